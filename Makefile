@@ -1,0 +1,46 @@
+# One target per job. Variables: RECIPE=path ARGS="key=value ..." NPROC=<processes> RUNS="dirs"
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+NPROC ?= 1
+# One process: plain python; several: torchrun on this machine.
+LAUNCH = $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC))
+
+.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare clean-runs
+
+install:  ## create .venv and install the project (editable) with its dev tools
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --upgrade pip
+	$(VENV)/bin/pip install $(TORCH)
+	$(VENV)/bin/pip install -e '.[dev]'
+
+test:  ## the whole test suite (CPU)
+	$(PY) -m pytest -q
+
+lint:  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format:
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+demo:  ## offline: teacher, then vanilla/KD/DKD students on `synthetic`, one table
+	$(PY) tools/demo.py $(ARGS)
+
+teacher:  ## make teacher RECIPE=tools/recipes/teachers/cifar100/resnet32x4.yaml [NPROC=4]
+	$(LAUNCH) tools/train_teacher.py --recipe $(RECIPE) $(ARGS)
+
+baseline:  ## make baseline RECIPE=tools/recipes/kd/cifar100/resnet32x4_resnet8x4.yaml
+	$(LAUNCH) tools/train_baseline.py --recipe $(RECIPE) $(ARGS)
+
+r2kd slkd sokd cqkd:  ## make r2kd RECIPE=r2kd/recipes/...
+	@test -f $@/train.py || { echo "$@ is not implemented yet (see its README)"; exit 2; }
+	$(LAUNCH) -m $@.train --recipe $(RECIPE) $(ARGS)
+
+bench:  ## speed and memory benchmarks (figures in README.md)
+	$(PY) tools/bench.py $(ARGS)
+
+compare:  ## make compare RUNS="runs/kd runs/dkd"
+	$(PY) tools/compare.py $(RUNS) $(ARGS)

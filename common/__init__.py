@@ -1,0 +1,1 @@
+"""Shared parts of the four papers: data, models, methods, engine, metrics, config."""
