@@ -1,0 +1,102 @@
+"""Name -> constructor table of the model zoo, with the names of RepDistiller / mdistiller.
+
+CIFAR names follow ``model_dict`` of RepDistiller (``models/__init__.py``) and mdistiller's
+``cifar_model_dict`` (``vgg8`` ... ``vgg19`` are the batch-norm variants, ``MobileNetV2`` is
+``mobile_half``); ImageNet names follow mdistiller's ImageNet zoo / torchvision.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from torch import nn
+
+from common.models import (
+    imagenet,
+    mobilenetv2,
+    resnet_cifar,
+    resnetv2_cifar,
+    shufflenetv1,
+    shufflenetv2,
+    vgg,
+    wrn,
+)
+
+ModelFactory = Callable[[int], nn.Module]
+
+CIFAR_MODELS: dict[str, ModelFactory] = {
+    "resnet8": resnet_cifar.resnet8,
+    "resnet14": resnet_cifar.resnet14,
+    "resnet20": resnet_cifar.resnet20,
+    "resnet32": resnet_cifar.resnet32,
+    "resnet44": resnet_cifar.resnet44,
+    "resnet56": resnet_cifar.resnet56,
+    "resnet110": resnet_cifar.resnet110,
+    "resnet8x4": resnet_cifar.resnet8x4,
+    "resnet32x4": resnet_cifar.resnet32x4,
+    "ResNet18": resnetv2_cifar.ResNet18,
+    "ResNet34": resnetv2_cifar.ResNet34,
+    "ResNet50": resnetv2_cifar.ResNet50,
+    "wrn_16_1": wrn.wrn_16_1,
+    "wrn_16_2": wrn.wrn_16_2,
+    "wrn_40_1": wrn.wrn_40_1,
+    "wrn_40_2": wrn.wrn_40_2,
+    "vgg8": vgg.vgg8,
+    "vgg11": vgg.vgg11,
+    "vgg13": vgg.vgg13,
+    "vgg16": vgg.vgg16,
+    "vgg19": vgg.vgg19,
+    "MobileNetV2": mobilenetv2.MobileNetV2,
+    "ShuffleV1": shufflenetv1.ShuffleV1,
+    "ShuffleV2": shufflenetv2.ShuffleV2,
+}
+
+IMAGENET_MODELS: dict[str, ModelFactory] = {
+    "resnet18": imagenet.resnet18,
+    "resnet34": imagenet.resnet34,
+    "resnet50": imagenet.resnet50,
+    "MobileNetV1": imagenet.MobileNetV1,
+}
+
+_ALL_MODELS: dict[str, ModelFactory] = {**CIFAR_MODELS, **IMAGENET_MODELS}
+_FAMILIES = {"cifar": CIFAR_MODELS, "imagenet": IMAGENET_MODELS}
+
+
+def model_names(family: str | None = None) -> list[str]:
+    """All zoo names, or those of one family: ``"cifar"`` (32x32-style) or ``"imagenet"``."""
+    if family is None:
+        return list(_ALL_MODELS)
+    if family not in _FAMILIES:
+        raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(_FAMILIES)}")
+    return list(_FAMILIES[family])
+
+
+def closest_model_name(name: str) -> str:
+    """The zoo name most similar to ``name`` (difflib ratio ignoring case, then with case)."""
+
+    def similarity(valid: str) -> tuple[float, float]:
+        ignoring_case = difflib.SequenceMatcher(None, name.lower(), valid.lower()).ratio()
+        return ignoring_case, difflib.SequenceMatcher(None, name, valid).ratio()
+
+    return max(_ALL_MODELS, key=similarity)
+
+
+def register_model(name: str, factory: ModelFactory) -> None:
+    """Add a model to the zoo under ``name`` (a ``num_classes -> nn.Module`` factory)."""
+    if name in _ALL_MODELS and _ALL_MODELS[name] is not factory:
+        raise ValueError(f"model {name!r} is already in the zoo")
+    _ALL_MODELS[name] = factory
+
+
+def build_model(name: str, num_classes: int) -> nn.Module:
+    """Build zoo model ``name`` with a ``num_classes``-way classifier (random init)."""
+    factory = _ALL_MODELS.get(name)
+    if factory is None:
+        raise ValueError(
+            f"Unknown model {name!r}. Did you mean {closest_model_name(name)!r}? "
+            f"Valid models: {', '.join(_ALL_MODELS)}"
+        )
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
+    return factory(num_classes)
