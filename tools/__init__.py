@@ -1,0 +1,1 @@
+"""Command-line tools: training entry points, comparison, benchmarks, demo."""
