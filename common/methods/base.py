@@ -1,0 +1,112 @@
+"""The Distiller interface the engine trains (mdistiller's shape).
+
+A Distiller owns the student, an optional frozen teacher and anything else the method trains
+(e.g. SLKD's self-learning teachers, DML's cohort). The engine calls `forward_train` each step,
+sums the named losses it returns, and steps one optimiser over `trainable_parameters()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class NoOptions:
+    """A method without hyper-parameters of its own."""
+
+
+class Distiller(nn.Module):
+    """Base class: subclasses set `Options` (a dataclass of hyper-parameters) and
+    implement `forward_train`.
+
+    The teacher is frozen (no gradients) and kept in eval mode whatever `train()` is called with.
+    """
+
+    Options: ClassVar[type] = NoOptions
+    needs_teacher: ClassVar[bool] = True
+    method_name: ClassVar[str] = ""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, options: Any) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.options = options
+        if teacher is not None:
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            teacher.eval()
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any
+    ) -> Distiller:
+        """Build from the run's recipe and the data's spec; methods that need more than the
+        student, teacher and options (extra networks, feature shapes) override this."""
+        return cls(student, teacher, cfg.method.options)
+
+    def train(self, mode: bool = True) -> Distiller:
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def forward(
+        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.forward_train(images, targets, epoch)
+
+    def forward_train(
+        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One training step's forward: (student logits, {loss name: weighted loss}).
+
+        `epoch` counts from 0. The engine sums the losses and back-propagates.
+        """
+        raise NotImplementedError
+
+    def forward_eval(self, images: torch.Tensor) -> torch.Tensor:
+        """The student's logits for evaluation images."""
+        return self.student(images)[0]
+
+    def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
+        """The frozen teacher's logits without building a graph."""
+        assert self.teacher is not None
+        with torch.no_grad():
+            return self.teacher(images)[0]
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        """Everything the engine's optimiser updates (the teacher never)."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def extra_eval_models(self) -> dict[str, nn.Module]:
+        """Other trained networks whose accuracy is logged each epoch (e.g. SL-teachers)."""
+        return {}
+
+    def reference_models(self) -> dict[str, nn.Module]:
+        """Fixed networks whose accuracy is measured once before training."""
+        return {"teacher": self.teacher} if self.teacher is not None else {}
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a checkpoint must hold to resume the method (everything but the teacher)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("teacher.")}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        """Restore `trainable_state_dict()`; the teacher stays as loaded."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        missing = [k for k in missing if not k.startswith("teacher.")]
+        if missing or unexpected:
+            raise ValueError(
+                f"checkpoint does not fit method '{self.method_name}': "
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+
+    def extra_state(self) -> dict[str, Any]:
+        """State outside the modules that must come back on resume (e.g. an inner optimiser)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore `extra_state()`."""

@@ -1,0 +1,44 @@
+"""KD (Hinton et al. 2015): CE on labels plus the temperature-softened KL to the teacher.
+
+CIFAR-100 defaults follow the RepDistiller/mdistiller protocol: T = 4, CE weight 0.1, KD weight
+0.9. On ImageNet the papers use T = 1 with CE/KD 0.5/0.5 (set in those recipes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from common.methods.base import Distiller
+from common.methods.losses import kd_loss
+from common.methods.registry import register_method
+
+
+@dataclass
+class KDOptions:
+    """Hyper-parameters of KD."""
+
+    temperature: float = 4.0
+    ce_weight: float = 0.1
+    kd_weight: float = 0.9
+
+
+@register_method("kd")
+class KD(Distiller):
+    """Loss = ce_weight * CE(y, z_s) + kd_weight * T^2 * KL(p_t^T || p_s^T)."""
+
+    Options = KDOptions
+
+    def forward_train(
+        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits, _ = self.student(images)
+        teacher_logits = self.teacher_logits(images)
+        opts = self.options
+        losses = {
+            "ce": opts.ce_weight * F.cross_entropy(logits, targets),
+            "kd": opts.kd_weight * kd_loss(logits, teacher_logits, opts.temperature),
+        }
+        return logits, losses
