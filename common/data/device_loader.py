@@ -1,0 +1,149 @@
+"""Loaders for data sets held as one uint8 tensor on the training device.
+
+The training loader follows `common.data.sharding`: the global order and the augmentation of
+every global batch are drawn from CPU generators keyed by (seed, epoch) and (seed, epoch, step),
+and each rank takes its contiguous slice of both. Hence the ranks together see exactly what one
+process with the same global batch sees, and CPU and GPU runs see the same images.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import torch
+
+from common.data.device_augment import (
+    CropFlipParams,
+    channel_stats,
+    crop_flip,
+    normalise,
+    sample_crop_flip,
+)
+from common.data.seeding import STREAM_AUGMENT, make_generator
+from common.data.sharding import (
+    check_rank,
+    per_rank_batch,
+    rank_batch_indices,
+    rank_slice,
+    val_shard,
+)
+
+
+class DeviceTrainLoader:
+    """Shuffled, augmented (crop + flip), normalised batches of a device-resident data set."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        global_batch: int,
+        seed: int,
+        padding: int,
+        flip: bool,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        check_rank(rank, world_size)
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise ValueError(
+                f"expected uint8 (N, C, H, W) images, got {images.dtype} {images.shape}"
+            )
+        if padding < 0:
+            raise ValueError(f"crop padding must be >= 0, got {padding}")
+        self.images = images
+        self.labels = labels.to(images.device)
+        self.global_batch = global_batch
+        self.batch_size = per_rank_batch(global_batch, world_size)
+        self.seed = seed
+        self.padding = padding
+        self.flip = flip
+        self.rank = rank
+        self.world_size = world_size
+        self.mean, self.std = channel_stats(mean, std, images.device)
+        self._epoch = 0
+        self._start_step = 0
+        self._iterated_epochs: set[int] = set()
+
+    @property
+    def device(self) -> torch.device:
+        return self.images.device
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None:
+        """Select the shuffle and augmentation of `epoch` for the next iteration.
+
+        `start_step` > 0 resumes inside the epoch: the iteration yields steps
+        `start_step .. len(self) - 1`, exactly as an uninterrupted epoch would have.
+        """
+        if not 0 <= start_step <= len(self):
+            raise ValueError(f"start_step {start_step} is outside [0, {len(self)}]")
+        self._epoch = epoch
+        self._start_step = start_step
+        self._iterated_epochs.discard(epoch)
+
+    def __len__(self) -> int:
+        return self.images.shape[0] // self.global_batch
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        epoch = self._epoch
+        if epoch in self._iterated_epochs:
+            warnings.warn(
+                f"iterating epoch {epoch} again with the same order: call set_epoch(epoch) "
+                "before each epoch",
+                stacklevel=2,
+            )
+        self._iterated_epochs.add(epoch)
+        own = rank_slice(self.global_batch, self.rank, self.world_size)
+        steps = rank_batch_indices(
+            self.images.shape[0], self.global_batch, self.seed, epoch, self.rank, self.world_size
+        )
+        for step, indices in enumerate(steps):
+            if step < self._start_step:
+                continue
+            generator = make_generator(self.seed, epoch, step, STREAM_AUGMENT)
+            params = sample_crop_flip(self.global_batch, self.padding, self.flip, generator)[own]
+            yield self.augment(indices, params)
+
+    def augment(
+        self, indices: torch.Tensor, params: CropFlipParams
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The normalised, cropped and flipped images at `indices`, with their labels."""
+        indices = indices.to(self.device, non_blocking=True)
+        images = crop_flip(
+            self.images.index_select(0, indices), params.to(self.device), self.padding
+        )
+        return normalise(images, self.mean, self.std), self.labels.index_select(0, indices)
+
+
+class DeviceEvalLoader:
+    """This rank's contiguous shard of a device-resident data set, normalised, in order."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        *,
+        batch_size: int,
+        mean: tuple[float, float, float],
+        std: tuple[float, float, float],
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"validation batch size must be >= 1, got {batch_size}")
+        self.images = images
+        self.labels = labels.to(images.device)
+        self.batch_size = batch_size
+        self.shard = val_shard(images.shape[0], rank, world_size)
+        self.mean, self.std = channel_stats(mean, std, images.device)
+
+    def __len__(self) -> int:
+        return -(-len(self.shard) // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for start in range(self.shard.start, self.shard.stop, self.batch_size):
+            stop = min(start + self.batch_size, self.shard.stop)
+            yield normalise(self.images[start:stop], self.mean, self.std), self.labels[start:stop]

@@ -1,0 +1,54 @@
+"""What `build_data` hands back: the data set's description and its two loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+@dataclass
+class DataSpec:
+    """Facts about a built data set that models and training loops need."""
+
+    num_classes: int
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    train_size: int
+    val_size: int
+    class_names: list[str]
+
+
+@runtime_checkable
+class TrainLoader(Protocol):
+    """An epoch-based iterator over `(images, targets)` already on the training device.
+
+    `images` are float32 `(B, 3, H, W)`, augmented and normalised; `targets` are int64 `(B,)`.
+    `B` is the per-process batch (global batch // world size). `len()` is the number of steps
+    per epoch (the last incomplete global batch is dropped). Call `set_epoch(epoch)` before
+    iterating each epoch: it selects that epoch's shuffle and augmentation. With
+    `start_step=k` (resuming) the next iteration yields only steps k.. of that epoch, identical
+    to those of an uninterrupted epoch.
+    """
+
+    def set_epoch(self, epoch: int, start_step: int = 0) -> None: ...
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]: ...
+
+
+@dataclass
+class DataBundle:
+    """The result of `build_data`: spec, training loader and validation loader.
+
+    `val` yields normalised, un-augmented `(images, targets)` on the device. Each process gets a
+    disjoint contiguous shard; together the shards cover the validation set exactly once.
+    """
+
+    spec: DataSpec
+    train: TrainLoader
+    val: Iterable[tuple[torch.Tensor, torch.Tensor]]

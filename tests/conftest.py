@@ -1,0 +1,70 @@
+"""Shared fixtures: the real data archives (unpacked once into a cache) and the test devices.
+
+The archives live in $KD_SHARED_DATA (default `<repo>/../shared/data`) and are unpacked once
+into $KD_DATA_CACHE (default `~/.cache/kdzoo/shared`); a marker file written after a complete
+unpack lets later sessions reuse it. A missing archive FAILS the tests that need it: they are
+part of CI and must not be skipped silently. The decoded-image cache of the real-data tests
+lives in the same folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from common.data.archives import unpack_once
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> Path:
+    """Where the real data archives are."""
+    return Path(os.environ.get("KD_SHARED_DATA") or REPO.parent / "shared" / "data")
+
+
+def data_cache_dir() -> Path:
+    """Where the archives are unpacked and their images decoded (reused across sessions)."""
+    return Path(os.environ.get("KD_DATA_CACHE") or "~/.cache/kdzoo/shared").expanduser()
+
+
+def unpacked_archive(archive_name: str) -> Path:
+    """The folder holding the archive's contents, unpacked on first use."""
+    archive = shared_data_dir() / archive_name
+    if not archive.is_file():
+        pytest.fail(
+            f"real data archive missing: {archive}. These tests need it (they are not optional): "
+            "set KD_SHARED_DATA to the folder holding cifar10-jpg.tar.gz and "
+            "tiny-imagenet-200.tar.gz.",
+            pytrace=False,
+        )
+    return unpack_once(archive, data_cache_dir() / archive_name.removesuffix(".tar.gz"))
+
+
+@pytest.fixture(scope="session")
+def cifar10_jpg_root() -> Path:
+    """Root holding `cifar10/{train,test}/<class>/NNNN.jpg` (the real CIFAR-10 JPEG tree)."""
+    return unpacked_archive("cifar10-jpg.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def tiny_imagenet_root() -> Path:
+    """Root holding `tiny-imagenet-200/` in the official layout."""
+    return unpacked_archive("tiny-imagenet-200.tar.gz")
+
+
+@pytest.fixture(scope="session")
+def decode_cache_dir() -> Path:
+    """`DataConfig.cache_dir` for the real-data tests (decoded once, reused afterwards)."""
+    return data_cache_dir()
+
+
+AVAILABLE_DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture(params=AVAILABLE_DEVICES)
+def data_device(request: pytest.FixtureRequest) -> torch.device:
+    """Each device this machine has: the CPU always, CUDA where a GPU is present."""
+    return torch.device(request.param)

@@ -1,0 +1,172 @@
+"""Images/s of the device-resident CIFAR pipeline vs torchvision's PIL DataLoader.
+
+Both produce the same training batches: RandomCrop(32, padding=4) + RandomHorizontalFlip +
+ToTensor + Normalize, batch 128. Ours gathers, crops, flips and normalises whole batches of a
+uint8 tensor held on the device (`common.data.device_loader`); the references are the usual
+torchvision DataLoader (2 workers) over (a) the JPEG files (ImageFolder) and (b) PIL images
+already decoded in memory.
+
+    python -m tools.bench_data [--root DIR] [--steps 50] [--batch-size 128] [--device cpu]
+
+Without --root the shared `cifar10-jpg.tar.gz` is unpacked once into the test cache
+($KD_DATA_CACHE, default ~/.cache/kdzoo/shared), as `tests/conftest.py` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import datasets
+from torchvision import transforms as T
+
+from common.config.schema import DataConfig
+from common.data import build_data
+from common.data.archives import unpack_once
+from common.data.cifar import find_cifar_tree
+from common.data.normalisation import CIFAR10_STATS
+
+REPO = Path(__file__).resolve().parents[1]
+WARMUP_STEPS = 3
+
+
+def reference_transform() -> T.Compose:
+    mean, std = CIFAR10_STATS
+    return T.Compose(
+        [
+            T.RandomCrop(32, padding=4),
+            T.RandomHorizontalFlip(),
+            T.ToTensor(),
+            T.Normalize(mean, std),
+        ]
+    )
+
+
+class InMemoryPIL(Dataset):
+    """Decoded PIL images and labels in memory, transformed per sample (no file reads)."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        self.images = [Image.fromarray(x.permute(1, 2, 0).numpy()) for x in images]
+        self.labels = labels.tolist()
+        self.transform = reference_transform()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.transform(self.images[index]), self.labels[index]
+
+
+def images_per_second(
+    batches: Iterable, steps: int, batch_size: int, device: torch.device
+) -> float:
+    """Throughput over `steps` batches after WARMUP_STEPS (worker start-up excluded)."""
+    iterator = iter(batches)
+    for _ in range(WARMUP_STEPS):
+        next(iterator)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        images, _ = next(iterator)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    assert images.shape == (batch_size, 3, 32, 32)
+    return steps * batch_size / (time.perf_counter() - started)
+
+
+def torchvision_loader(dataset: Dataset, batch_size: int, workers: int) -> DataLoader:
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=True, num_workers=workers, drop_last=True
+    )
+
+
+def bench_data_pipeline(
+    root: str,
+    steps: int = 50,
+    batch_size: int = 128,
+    *,
+    device: str = "cpu",
+    workers: int = 2,
+) -> dict:
+    """Images/s of ours and of torchvision's DataLoader on the CIFAR-10 tree below `root`."""
+    tree = find_cifar_tree(Path(root))
+    if tree is None:
+        raise FileNotFoundError(f"no CIFAR-10 ImageFolder tree (train/, test/) below {root}")
+    target = torch.device(device)
+    started = time.perf_counter()
+    cfg = DataConfig(name="cifar10", root=str(tree))
+    bundle = build_data(cfg, batch_size=batch_size, device=target, seed=0)
+    load_seconds = time.perf_counter() - started
+
+    def ours_batches() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for epoch in itertools.count():
+            bundle.train.set_epoch(epoch)
+            yield from bundle.train
+
+    ours = images_per_second(ours_batches(), steps, batch_size, target)
+    folder = datasets.ImageFolder(str(tree / "train"), transform=reference_transform())
+    jpeg = images_per_second(
+        torchvision_loader(folder, batch_size, workers), steps, batch_size, torch.device("cpu")
+    )
+    memory = InMemoryPIL(bundle.train.images.cpu(), bundle.train.labels.cpu())
+    pil = images_per_second(
+        torchvision_loader(memory, batch_size, workers), steps, batch_size, torch.device("cpu")
+    )
+    return {
+        "device": str(target),
+        "batch_size": batch_size,
+        "steps": steps,
+        "torchvision_workers": workers,
+        "ours_load_seconds": round(load_seconds, 2),
+        "ours_images_per_s": round(ours),
+        "torchvision_jpeg_images_per_s": round(jpeg),
+        "torchvision_pil_memory_images_per_s": round(pil),
+        "speedup_vs_jpeg": round(ours / jpeg, 1),
+        "speedup_vs_pil_memory": round(ours / pil, 1),
+    }
+
+
+def default_root() -> Path:
+    """The shared CIFAR-10 archive, unpacked once into the test cache."""
+    shared = Path(os.environ.get("KD_SHARED_DATA") or REPO.parent / "shared" / "data")
+    cache = Path(os.environ.get("KD_DATA_CACHE") or "~/.cache/kdzoo/shared").expanduser()
+    return unpack_once(shared / "cifar10-jpg.tar.gz", cache / "cifar10-jpg")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default="", help="folder holding the CIFAR-10 JPEG tree")
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    root = args.root or str(default_root())
+    result = bench_data_pipeline(
+        root, args.steps, args.batch_size, device=args.device, workers=args.workers
+    )
+    rows = [
+        (f"ours, device-resident on {result['device']}", result["ours_images_per_s"]),
+        ("torchvision DataLoader, JPEG files", result["torchvision_jpeg_images_per_s"]),
+        ("torchvision DataLoader, PIL in memory", result["torchvision_pil_memory_images_per_s"]),
+    ]
+    for label, rate in rows:
+        print(f"{label:<40} {rate:>10,} images/s")
+    print(
+        f"speed-up: {result['speedup_vs_jpeg']}x vs JPEG files, "
+        f"{result['speedup_vs_pil_memory']}x vs PIL images in memory"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
