@@ -1,0 +1,71 @@
+"""Run checkpoints: atomic writes and the complete state a bit-exact resume needs.
+
+`last.pt` is written to a temporary file in the same folder, flushed to disk, then renamed over
+the old one, so a crash mid-write leaves the previous checkpoint intact. Everything stored is
+plain tensors and Python primitives, so loading uses `torch.load(weights_only=True)`.
+The student's weights sit under `model` (the RepDistiller/mdistiller convention), so a
+`best.pt` of this project loads directly as a teacher.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+class ResumeError(ValueError):
+    """A --resume target that cannot be resumed; the message names it and the fix."""
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """torch.save to `path` without ever leaving a half-written file there."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every random generator's state: Python, NumPy, torch CPU and CUDA."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    """Undo `capture_rng`."""
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, keys, *rest = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_run_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a run's last.pt for resuming, with a clear message when it is not there."""
+    path = Path(path)
+    if not path.is_file():
+        raise ResumeError(
+            f"cannot resume: {path} does not exist (the run in {path.parent} never finished an "
+            "epoch, or the folder is wrong); start it again without --resume"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # a truncated or foreign file
+        raise ResumeError(f"cannot resume: {path} is not a readable checkpoint ({err})") from None

@@ -1,0 +1,396 @@
+"""The one training loop every method runs through.
+
+Each step: the method's `forward_train` returns (logits, {name: loss}); the engine sums the
+losses, back-propagates (with a GradScaler under fp16), steps the optimiser and the
+per-iteration schedule. Each epoch: evaluation, one `metrics.jsonl` line, `last.pt` (atomic) and
+`best.pt`. SIGTERM/SIGINT save the exact position (mid-epoch included) and exit; `--resume`
+continues from it bit-exactly on the CPU. A non-finite loss stops with the step and the losses,
+leaving the last good checkpoint untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+from common.config.schema import RunConfig
+from common.data import DataBundle
+from common.engine.checkpoint import atomic_save, capture_rng, restore_rng
+from common.engine.distributed import DistInfo, all_reduce_max, all_reduce_sum
+from common.engine.evaluate import evaluate, module_logits
+from common.engine.optim import build_optimizer, build_scheduler
+from common.engine.progress import ProgressBar, format_epoch_line, want_bar
+from common.methods.base import Distiller
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the message names the step and each loss."""
+
+
+class TrainingInterrupted(Exception):
+    """SIGTERM/SIGINT arrived; the position was saved to last.pt."""
+
+
+@dataclass
+class TrainState:
+    """Where the run stands; saved in every checkpoint."""
+
+    epoch: int = 0  # epochs completed
+    step_in_epoch: int = 0  # steps of the current epoch done (non-zero only after a signal)
+    global_step: int = 0
+    best_top1: float = -1.0
+    best_epoch: int = 0
+    train_seconds: float = 0.0
+    images_seen: int = 0
+    epoch_loss_sums: list[float] = field(default_factory=list)
+    reference: dict[str, float] = field(default_factory=dict)  # teacher accuracy before training
+
+
+class NonFiniteGuard:
+    """Watches the summed loss without a host sync per step: a device-side flag records the
+    first non-finite step and its losses; `check()` syncs (every few steps and at epoch end)."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.first_losses: torch.Tensor | None = None
+
+    def update(self, step: int, total: torch.Tensor, losses: torch.Tensor) -> None:
+        newly = (self.first_step < 0) & ~torch.isfinite(total)
+        self.first_step = torch.where(
+            newly, torch.full_like(self.first_step, step), self.first_step
+        )
+        if self.first_losses is None:
+            self.first_losses = torch.zeros_like(losses)
+        self.first_losses = torch.where(newly, losses, self.first_losses)
+
+    def check(self, names: list[str], epoch: int) -> None:
+        step = int(all_reduce_max(self.first_step.clone()).item())
+        if step < 0:
+            return
+        values = self.first_losses.tolist() if self.first_losses is not None else []
+        detail = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, values))
+        raise NonFiniteLossError(
+            f"loss became non-finite at step {step} (epoch {epoch + 1}): {detail}. "
+            "The last good checkpoint is kept; lower optim.lr, check the data, "
+            "or try train.amp=none"
+        )
+
+
+class SignalCatcher:
+    """Turns SIGTERM/SIGINT into a flag the loop checks between steps."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> SignalCatcher:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(ValueError):  # not the main thread
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.received = signum
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    """Trains a Distiller on a DataBundle according to a RunConfig, writing `run_dir`."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        distiller: Distiller,
+        data: DataBundle,
+        run_dir: Path,
+        dist_info: DistInfo,
+        device: torch.device,
+    ) -> None:
+        self.cfg = cfg
+        self.data = data
+        self.run_dir = Path(run_dir)
+        self.info = dist_info
+        self.device = device
+        self.method = distiller.to(device)
+        if cfg.train.channels_last:
+            self.method = self.method.to(memory_format=torch.channels_last)
+        self.model: torch.nn.Module = self.method
+        if dist_info.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.method, device_ids=ids)
+        if cfg.train.compile:
+            self.model = torch.compile(self.model)
+        self.optimizer = build_optimizer(self.method.trainable_parameters(), cfg.optim)
+        self.steps_per_epoch = len(data.train)
+        if self.steps_per_epoch == 0:
+            raise ValueError(
+                f"the training set ({data.spec.train_size} images) gives no full batch of "
+                f"{cfg.train.batch_size}: lower train.batch_size or raise data.subset"
+            )
+        self.scheduler = build_scheduler(
+            self.optimizer, cfg.optim, self.steps_per_epoch, cfg.train.epochs
+        )
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
+        if cfg.train.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"train.amp '{cfg.train.amp}' is not one of none, bf16, fp16")
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
+        self.state = TrainState()
+
+    # ----------------------------------------------------------------- helpers
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def _to_input(self, images: torch.Tensor) -> torch.Tensor:
+        if self.cfg.train.channels_last:
+            return images.contiguous(memory_format=torch.channels_last)
+        return images
+
+    def _eval_fn(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
+        return lambda images: fn(self._to_input(images))
+
+    def _write_json_line(self, record: dict[str, Any]) -> None:
+        if self.info.is_main:
+            with open(self.run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+
+    def log(self, text: str) -> None:
+        if self.info.is_main:
+            print(text, flush=True)
+
+    # ------------------------------------------------------------- checkpoint
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "model": self.method.student.state_dict(),
+            "method": self.method.trainable_state_dict(),
+            "method_extra": self.method.extra_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "state": vars(self.state).copy(),
+            "rng": capture_rng(),
+            "arch": self.cfg.student.name,
+            "num_classes": self.data.spec.num_classes,
+        }
+
+    def save_last(self) -> None:
+        if self.info.is_main:
+            atomic_save(self.checkpoint(), self.run_dir / "last.pt")
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        """Load a last.pt written by `checkpoint()`."""
+        self.method.load_trainable_state_dict(ckpt["method"])
+        self.method.load_extra_state(ckpt.get("method_extra", {}))
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        self.state = TrainState(**ckpt["state"])
+        restore_rng(ckpt["rng"])
+
+    # ------------------------------------------------------------------- train
+    def measure_references(self) -> None:
+        """Accuracy of the fixed networks (the teacher) before training, logged once."""
+        for name, module in self.method.reference_models().items():
+            result = evaluate(self._eval_fn(module_logits(module)), self.data.val, self.autocast)
+            self.state.reference[name] = result["top1"]
+            self.log(f"{name}: top1 {result['top1']:.2f}  top5 {result['top5']:.2f} (val)")
+
+    def train_step(
+        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
+    ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+        """Forward, backward, optimiser and schedule step; returns the loss names, the summed
+        loss and the per-name losses stacked (all detached, still on the device)."""
+        with self.autocast():
+            _, losses = self.model(self._to_input(images), targets, epoch)
+            total = sum(losses.values())
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(total).backward()
+        if self.cfg.train.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(
+                self.method.trainable_parameters(), self.cfg.train.grad_clip
+            )
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        stacked = torch.stack([v.detach().float() for v in losses.values()])
+        return list(losses), total.detach(), stacked
+
+    def train_epoch(self, epoch: int, catcher: SignalCatcher) -> tuple[list[str], torch.Tensor]:
+        """One epoch from `state.step_in_epoch`; returns loss names and their sums."""
+        self.model.train()
+        start_step = self.state.step_in_epoch
+        self.data.train.set_epoch(epoch, start_step=start_step)
+        names: list[str] = []
+        sums = (
+            torch.tensor(self.state.epoch_loss_sums, device=self.device)
+            if self.state.epoch_loss_sums
+            else None
+        )
+        guard = NonFiniteGuard(self.device)
+        bar = ProgressBar(
+            self.steps_per_epoch,
+            f"epoch {epoch + 1}/{self.cfg.train.epochs}",
+            want_bar(self.cfg.train.progress, self.info.is_main),
+        )
+        check_every = 1 if self.device.type == "cpu" else 25
+        step = start_step
+        for images, targets in self.data.train:
+            names, total, stacked = self.train_step(images, targets, epoch)
+            sums = stacked if sums is None else sums + stacked
+            guard.update(self.state.global_step, total, stacked)
+            step += 1
+            self.state.global_step += 1
+            if step % check_every == 0 or step == self.steps_per_epoch:
+                guard.check(names, epoch)
+            bar.update(step)
+            if self._should_stop(catcher, step):
+                guard.check(names, epoch)
+                bar.close()
+                self.state.step_in_epoch = step
+                self.state.epoch_loss_sums = sums.tolist()
+                self.save_last()
+                raise TrainingInterrupted(step)
+        bar.close()
+        guard.check(names, epoch)
+        assert sums is not None
+        return names, sums
+
+    def _should_stop(self, catcher: SignalCatcher, step: int) -> bool:
+        if step == self.steps_per_epoch:
+            return False  # the epoch's own checkpoint follows
+        if not self.info.distributed:
+            return catcher.received != 0
+        if step % 10:
+            return False
+        flag = torch.tensor(float(catcher.received != 0), device=self.device)
+        return bool(all_reduce_max(flag).item())
+
+    def fit(self, resume_ckpt: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Train to `train.epochs`; returns the summary also written to summary.json."""
+        cfg = self.cfg
+        if resume_ckpt is not None:
+            self.restore(resume_ckpt)
+            self.log(
+                f"resumed {self.run_dir} at epoch {self.state.epoch + 1}"
+                + (f" step {self.state.step_in_epoch}" if self.state.step_in_epoch else "")
+            )
+        else:
+            self.measure_references()
+        world_batch = cfg.train.batch_size
+        with SignalCatcher() as catcher:
+            for epoch in range(self.state.epoch, cfg.train.epochs):
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                tic = time.perf_counter()
+                steps_before = self.state.step_in_epoch
+                try:
+                    names, sums = self.train_epoch(epoch, catcher)
+                except TrainingInterrupted as stop:
+                    self.log(
+                        f"interrupted at epoch {epoch + 1} step {stop.args[0]}: saved "
+                        f"{self.run_dir / 'last.pt'}; continue with --resume {self.run_dir}"
+                    )
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                seconds = time.perf_counter() - tic
+                images = (self.steps_per_epoch - steps_before) * world_batch
+                self.state.train_seconds += seconds
+                self.state.images_seen += images
+                all_reduce_sum(sums)
+                losses = {
+                    n: v / (self.steps_per_epoch * self.info.world_size)
+                    for n, v in zip(names, sums.tolist())
+                }
+                self.state.epoch = epoch + 1
+                self.state.step_in_epoch = 0
+                self.state.epoch_loss_sums = []
+                self.end_epoch(epoch, losses, seconds, images / max(seconds, 1e-9))
+        return self.finish()
+
+    def end_epoch(
+        self, epoch: int, losses: dict[str, float], seconds: float, throughput: float
+    ) -> None:
+        """Evaluate, log, checkpoint."""
+        cfg = self.cfg
+        last = epoch + 1 == cfg.train.epochs
+        metrics: dict[str, float] = {}
+        if last or (epoch + 1) % max(cfg.train.eval_every, 1) == 0:
+            self.model.eval()
+            metrics = evaluate(
+                self._eval_fn(self.method.forward_eval), self.data.val, self.autocast
+            )
+            metrics.pop("count", None)
+            for name, module in self.method.extra_eval_models().items():
+                extra = evaluate(self._eval_fn(module_logits(module)), self.data.val, self.autocast)
+                metrics[f"top1_{name}"] = extra["top1"]
+            if metrics["top1"] > self.state.best_top1:
+                self.state.best_top1 = metrics["top1"]
+                self.state.best_epoch = epoch + 1
+                if self.info.is_main:
+                    atomic_save(
+                        {
+                            "model": self.method.student.state_dict(),
+                            "epoch": epoch + 1,
+                            "top1": metrics["top1"],
+                            "arch": cfg.student.name,
+                            "num_classes": self.data.spec.num_classes,
+                        },
+                        self.run_dir / "best.pt",
+                    )
+            metrics["top1_best"] = self.state.best_top1
+        lr = self.optimizer.param_groups[0]["lr"]
+        record = {"epoch": epoch + 1, "lr": lr, **metrics, "loss": sum(losses.values()), **losses}
+        record.update({"seconds": seconds, "images_per_second": throughput})
+        self._write_json_line(record)
+        self.log(
+            format_epoch_line(epoch + 1, cfg.train.epochs, lr, losses, metrics, seconds, throughput)
+        )
+        self.save_last()
+
+    def finish(self) -> dict[str, Any]:
+        """Final metrics of the last epoch's student; written to summary.json."""
+        self.model.eval()
+        final = evaluate(self._eval_fn(self.method.forward_eval), self.data.val, self.autocast)
+        n_params = sum(p.numel() for p in self.method.student.parameters())
+        summary = {
+            "name": self.cfg.name,
+            "method": self.cfg.method.name,
+            "epochs": self.state.epoch,
+            "top1": final["top1"],
+            "top5": final["top5"],
+            "top1_best": self.state.best_top1,
+            "best_epoch": self.state.best_epoch,
+            "ece": final["ece"],
+            "nll": final["nll"],
+            "entropy": final["entropy"],
+            "train_seconds": self.state.train_seconds,
+            "images_per_second": self.state.images_seen / max(self.state.train_seconds, 1e-9),
+            "student_params": n_params,
+            **{f"{k}_top1": v for k, v in self.state.reference.items()},
+        }
+        for name, module in self.method.extra_eval_models().items():
+            extra = evaluate(self._eval_fn(module_logits(module)), self.data.val, self.autocast)
+            summary[f"top1_{name}"] = extra["top1"]
+        if self.info.is_main:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        self.log(
+            f"done: top1 {summary['top1']:.2f} (best {summary['top1_best']:.2f} at epoch "
+            f"{summary['best_epoch']})  ece {summary['ece']:.4f}  -> {self.run_dir}"
+        )
+        return summary
