@@ -1,0 +1,178 @@
+"""Speed and memory benchmarks (`make bench`); the figures in README.md come from here.
+
+    python tools/bench.py                       # every section, on CUDA when present
+    python tools/bench.py --sections kd_step --steps 20 --device cpu --json out.json
+
+Sections:
+  data     device-resident CIFAR pipeline vs torchvision's PIL DataLoader (real CIFAR-10 tree)
+  kd_step  one KD training step resnet32x4 -> resnet8x4 (batch 64, 100 classes): images/s, peak
+           memory, and the share of the step spent outside the models' forward and backward
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.config import load_recipe
+from common.data import build_data
+from common.engine.build import seed_everything
+from common.engine.distributed import DistInfo, resolve_device
+from common.engine.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+KD_RECIPE = REPO / "tools" / "recipes" / "kd" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable[[], object], device: torch.device, steps: int, warmup: int) -> float:
+    """Median seconds per call of `fn` after `warmup` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        sync(device)
+        tic = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - tic)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated (CUDA) or peak resident set size of the process (CPU)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def method_step_cost(
+    recipe: Path, device: torch.device, steps: int, overrides: list[str] = ()
+) -> dict[str, Any]:
+    """Time the engine's whole step against the models' bare forward/backward.
+
+    The step is `Trainer.train_step` (method forward, losses, backward, optimiser, schedule).
+    The bare work is the teacher's no-grad forward plus the student's forward and a backward
+    of its logits' sum. Data come from CIFAR-shaped synthetic images (100 classes).
+    """
+    cfg = load_recipe(
+        recipe,
+        [
+            "data.name=synthetic",
+            "data.synthetic.num_classes=100",
+            "data.synthetic.num_superclasses=20",
+            "data.synthetic.train_per_class=8",
+            "data.synthetic.val_per_class=1",
+            "teacher.checkpoint=",
+            *overrides,
+        ],
+    )
+    seed_everything(0)
+    data = build_data(cfg.data, batch_size=cfg.train.batch_size, device=device, seed=0)
+    cfg.teacher.checkpoint = ""
+    distiller = _build_untrained(cfg, data.spec)
+    trainer = Trainer(cfg, distiller, data, Path("/tmp/kdzoo-bench"), DistInfo(), device)
+    trainer.model.train()
+    data.train.set_epoch(0)
+    images, targets = next(iter(data.train))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    step = timed(lambda: trainer.train_step(images, targets, 0), device, steps, warmup=3)
+    student, teacher = distiller.student, distiller.teacher
+
+    def bare() -> None:
+        if teacher is not None:
+            with torch.no_grad():
+                teacher(images)
+        student(images)[0].sum().backward()
+
+    models = timed(bare, device, steps, warmup=2)
+    batch = images.shape[0]
+    return {
+        "recipe": str(recipe.relative_to(REPO)),
+        "device": str(device),
+        "batch": batch,
+        "step_ms": step * 1e3,
+        "models_fwd_bwd_ms": models * 1e3,
+        "images_per_second": batch / step,
+        "outside_models_share": max(step - models, 0.0) / step,
+        "peak_memory_mb": peak_memory_mb(device),
+    }
+
+
+def _build_untrained(cfg, spec):
+    """The recipe's distiller with a randomly initialised teacher (speed does not need one)."""
+    from common.methods.registry import get_method
+    from common.models import build_model
+
+    cls = get_method(cfg.method.name)
+    student = build_model(cfg.student.name, spec.num_classes)
+    teacher = build_model(cfg.teacher.name, spec.num_classes) if cls.needs_teacher else None
+    if teacher is not None:
+        teacher.eval().requires_grad_(False)
+    return cls.from_config(cfg, student, teacher, spec)
+
+
+def bench_kd_step(device: torch.device, steps: int) -> dict[str, Any]:
+    return method_step_cost(KD_RECIPE, device, steps)
+
+
+def bench_data(device: torch.device, steps: int) -> dict[str, Any]:
+    """The real CIFAR-10 archive, unpacked once into the same cache the tests use."""
+    from common.data.archives import unpack_once
+    from tools.bench_data import bench_data_pipeline
+
+    shared = Path(os.environ.get("KD_SHARED_DATA") or REPO.parent / "shared" / "data")
+    cache = Path(os.environ.get("KD_DATA_CACHE") or "~/.cache/kdzoo/shared").expanduser()
+    root = unpack_once(shared / "cifar10-jpg.tar.gz", cache / "cifar10-jpg")
+    return bench_data_pipeline(str(root), steps=max(steps, 20))
+
+
+SECTIONS: dict[str, Callable[[torch.device, int], dict[str, Any]]] = {
+    "data": bench_data,
+    "kd_step": bench_kd_step,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sections", default=",".join(SECTIONS), help="comma-separated")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    torch.backends.cudnn.benchmark = True
+    results = {}
+    for name in args.sections.split(","):
+        if name not in SECTIONS:
+            print(
+                f"error: unknown section '{name}' (known: {', '.join(SECTIONS)})", file=sys.stderr
+            )
+            return 2
+        print(f"== {name} ==", flush=True)
+        results[name] = SECTIONS[name](device, args.steps)
+        for key, value in results[name].items():
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            print(f"  {key}: {shown}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
