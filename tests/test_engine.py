@@ -215,3 +215,13 @@ def test_user_mistakes_give_one_clear_line(tmp_path: Path, capsys) -> None:
 
     assert main(["--resume", str(tmp_path / "never_ran")]) == 2
     assert "cannot resume" in one_error_line(capsys)
+
+
+def test_bf16_autocast_with_channels_last_runs_and_resumes_cleanly(tmp_path: Path) -> None:
+    recipe = tiny_recipe(tmp_path, "train: {epochs: 1, amp: bf16, channels_last: true}\n")
+    out = tmp_path / "run"
+    assert main(["--recipe", str(recipe), "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["top1"] > 0 and summary["nll"] == summary["nll"]  # finite, not NaN
+    assert main(["--resume", str(out), "train.epochs=2"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2

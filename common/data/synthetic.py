@@ -10,6 +10,8 @@ ambiguous between siblings, so a trained teacher's soft labels carry real class 
 "dark knowledge" of Hinton et al. 2015). The patterns are periodic sums of cosines with integer
 frequencies, so a shift is a phase change and the raw-pixel class means keep only part of the
 class signal, while a small CNN (translation-equivariant) separates the classes in a few epochs.
+The constants are set so that capacity matters (measured at 16x16, 20 classes, 100 images a
+class, 12 epochs: resnet20 99.1% vs resnet8 93.2% validation top-1), which is what a KD demo needs.
 Everything is drawn from CPU generators keyed by `SyntheticConfig.seed`.
 """
 
@@ -24,11 +26,11 @@ from common.data.arrays import ImageArrays
 from common.data.seeding import STREAM_SYNTHETIC, make_generator
 
 SUPER_WAVES, SUPER_FREQUENCIES, SUPER_AMPLITUDE = 4, (1, 2), 0.22
-CLASS_WAVES, CLASS_FREQUENCIES, CLASS_AMPLITUDE = 4, (2, 4), 0.10
+CLASS_WAVES, CLASS_FREQUENCIES, CLASS_AMPLITUDE = 8, (2, 6), 0.10
 SUPER_COLOUR_RANGE = 0.2  # base colour 0.5 +- this, per channel
-SIBLING_WEIGHT = 0.8  # a sibling's pattern is added with a weight uniform in [0, this]
+SIBLING_WEIGHT = 0.5  # a sibling's pattern is added with a weight uniform in [0, this]
 MAX_SHIFT_FRACTION = 0.5  # of the image side, per axis
-NOISE_STD, GAIN_RANGE, OFFSET_RANGE = 0.15, 0.1, 0.04
+NOISE_STD, GAIN_RANGE, OFFSET_RANGE = 0.05, 0.1, 0.04
 
 
 def superclass_of(num_classes: int, num_superclasses: int) -> list[int]:

@@ -31,6 +31,9 @@ from common.engine.optim import build_optimizer, build_scheduler
 from common.engine.progress import ProgressBar, format_epoch_line, want_bar
 from common.methods.base import Distiller
 
+# On a GPU, the NaN check and the distributed stop flag cost a host sync: do both this rarely.
+SYNC_EVERY = 50
+
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the message names the step and each loss."""
@@ -132,7 +135,8 @@ class Trainer:
             ids = [device.index] if device.type == "cuda" else None
             self.model = DistributedDataParallel(self.method, device_ids=ids)
         if cfg.train.compile:
-            self.model = torch.compile(self.model)
+            for module in self.method.compile_targets():
+                module.compile()  # in place: state-dict keys and the loss code stay as they are
         self.optimizer = build_optimizer(self.method.trainable_parameters(), cfg.optim)
         self.steps_per_epoch = len(data.train)
         if self.steps_per_epoch == 0:
@@ -247,7 +251,7 @@ class Trainer:
             f"epoch {epoch + 1}/{self.cfg.train.epochs}",
             want_bar(self.cfg.train.progress, self.info.is_main),
         )
-        check_every = 1 if self.device.type == "cpu" else 25
+        check_every = 1 if self.device.type == "cpu" else SYNC_EVERY
         step = start_step
         for images, targets in self.data.train:
             names, total, stacked = self.train_step(images, targets, epoch)
@@ -275,7 +279,7 @@ class Trainer:
             return False  # the epoch's own checkpoint follows
         if not self.info.distributed:
             return catcher.received != 0
-        if step % 10:
+        if step % SYNC_EVERY:
             return False
         flag = torch.tensor(float(catcher.received != 0), device=self.device)
         return bool(all_reduce_max(flag).item())

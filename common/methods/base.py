@@ -82,6 +82,11 @@ class Distiller(nn.Module):
         """Everything the engine's optimiser updates (the teacher never)."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The networks `train.compile` compiles (the losses stay eager)."""
+        nets = [self.student, self.teacher, *self.extra_eval_models().values()]
+        return [n for n in nets if n is not None]
+
     def extra_eval_models(self) -> dict[str, nn.Module]:
         """Other trained networks whose accuracy is logged each epoch (e.g. SL-teachers)."""
         return {}
