@@ -66,8 +66,8 @@ def method_step_cost(
     """Time the engine's whole step against the models' bare forward/backward.
 
     The step is `Trainer.train_step` (method forward, losses, backward, optimiser, schedule).
-    The bare work is the teacher's no-grad forward plus the student's forward and a backward
-    of its logits' sum. Data come from CIFAR-shaped synthetic images (100 classes).
+    The bare work is the teacher's no-grad forward plus, for every trained network (the student
+    and the method's `extra_eval_models()`), a forward and a backward of its logits' sum. Data come from CIFAR-shaped synthetic images (100 classes).
     """
     cfg = load_recipe(
         recipe,
@@ -92,13 +92,15 @@ def method_step_cost(
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     step = timed(lambda: trainer.train_step(images, targets, 0), device, steps, warmup=3)
-    student, teacher = distiller.student, distiller.teacher
+    teacher = distiller.teacher
+    trained = [distiller.student, *distiller.extra_eval_models().values()]
 
     def bare() -> None:
         if teacher is not None:
             with torch.no_grad():
                 teacher(images)
-        student(images)[0].sum().backward()
+        for net in trained:
+            net(images)[0].sum().backward()
 
     models = timed(bare, device, steps, warmup=2)
     batch = images.shape[0]
