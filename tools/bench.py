@@ -67,7 +67,8 @@ def method_step_cost(
 
     The step is `Trainer.train_step` (method forward, losses, backward, optimiser, schedule).
     The bare work is the teacher's no-grad forward plus, for every trained network (the student
-    and the method's `extra_eval_models()`), a forward and a backward of its logits' sum. Data come from CIFAR-shaped synthetic images (100 classes).
+    and the method's `extra_eval_models()`), a forward and a backward of its logits' sum. Data
+    come from CIFAR-shaped synthetic images (100 classes).
     """
     cfg = load_recipe(
         recipe,
