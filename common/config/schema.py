@@ -28,7 +28,8 @@ class SyntheticConfig:
 class DataConfig:
     """Where the images come from and how they are augmented.
 
-    `name` is one of: cifar10, cifar100, tiny_imagenet, imagenet, imagefolder, synthetic.
+    `name` is one of: cifar10, cifar100, tiny_imagenet, imagenet, imagefolder, synthetic, and
+    the fine-grained sets cub200, stanford_dogs, mit67, stanford40.
     `root` falls back to the DATA_ROOT environment variable when empty.
     """
 

@@ -19,6 +19,7 @@ from common.data.cifar import load_cifar
 from common.data.decoded_cache import default_cache_dir
 from common.data.device_loader import DeviceEvalLoader, DeviceTrainLoader
 from common.data.errors import DataError
+from common.data.fgvr import FGVR_DATASETS, fgvr_splits
 from common.data.file_tree import class_folders, is_image_file
 from common.data.jpeg_decode import image_size_of
 from common.data.large_images import (
@@ -28,7 +29,7 @@ from common.data.large_images import (
     image_folder_splits,
     make_loader,
 )
-from common.data.normalisation import NORMALISATION
+from common.data.normalisation import IMAGENET_STATS, NORMALISATION
 from common.data.roots import data_error, resolve_root
 from common.data.sharding import check_rank, per_rank_batch
 from common.data.small_folder import load_class_tree
@@ -37,6 +38,7 @@ from common.data.synthetic import make_synthetic, pixel_stats
 from common.data.tiny_imagenet import load_tiny_imagenet
 
 DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "imagenet", "imagefolder", "synthetic")
+DATASETS += FGVR_DATASETS  # cub200, stanford_dogs, mit67, stanford40 (R2KD Table IV)
 SMALL_IMAGE_LIMIT = 64  # folder images up to this side are held on the device
 DEFAULT_LARGE_SIZE = 224
 
@@ -60,7 +62,7 @@ def build_data(
     per_rank_batch(batch_size, world_size)
     if cfg.name not in DATASETS:
         raise DataError(f"unknown data set {cfg.name!r}; choose one of {', '.join(DATASETS)}")
-    if cfg.name == "imagenet" or (
+    if cfg.name in ("imagenet", *FGVR_DATASETS) or (
         cfg.name == "imagefolder" and not has_small_images(folder_root(cfg))
     ):
         return build_large(cfg, batch_size, device, seed, rank, world_size)
@@ -162,16 +164,19 @@ def build_large(
     cfg: DataConfig, batch_size: int, device: torch.device, seed: int, rank: int, world_size: int
 ) -> DataBundle:
     """DataLoader-based loaders for large images (see `large_images`)."""
-    root = folder_root(cfg)
     size = cfg.image_size or DEFAULT_LARGE_SIZE
-    train_set, val_set = image_folder_splits(root, size, cfg.flip, cfg.randaugment)
-    if train_set.classes != val_set.classes:
-        raise data_error(cfg.name, root.resolve(), "train/ and val/ class folders differ")
+    if cfg.name in FGVR_DATASETS:  # official split files, not train/ and val/ folders
+        train_set, val_set = fgvr_splits(cfg.name, cfg.root, size, cfg.flip, cfg.randaugment)
+    else:
+        root = folder_root(cfg)
+        train_set, val_set = image_folder_splits(root, size, cfg.flip, cfg.randaugment)
+        if train_set.classes != val_set.classes:
+            raise data_error(cfg.name, root.resolve(), "train/ and val/ class folders differ")
     classes = list(train_set.classes)
     train_data = keep_subset(train_set, cfg.subset)
     val_data = keep_subset(val_set, cfg.val_subset)
     check_enough(cfg.name, len(train_data), batch_size)
-    mean, std = NORMALISATION[cfg.name]
+    mean, std = NORMALISATION.get(cfg.name, IMAGENET_STATS)  # FGVR: ImageNet statistics
     common = {"num_workers": cfg.num_workers, "device": device, "seed": seed, "rank": rank}
     train_loader = make_loader(
         train_data,
