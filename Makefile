@@ -13,7 +13,7 @@ install:  ## create .venv and install the project (editable) with its dev tools
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --upgrade pip
 	$(VENV)/bin/pip install $(TORCH)
-	$(VENV)/bin/pip install -e '.[dev]'
+	$(VENV)/bin/pip install -e '.[dev,plot]'
 
 test:  ## the whole test suite (CPU)
 	$(PY) -m pytest -q
@@ -38,6 +38,9 @@ baseline:  ## make baseline RECIPE=tools/recipes/kd/cifar100/resnet32x4_resnet8x
 r2kd slkd sokd cqkd:  ## make r2kd RECIPE=r2kd/recipes/...
 	@test -f $@/train.py || { echo "$@ is not implemented yet (see its README)"; exit 2; }
 	$(LAUNCH) -m $@.train --recipe $(RECIPE) $(ARGS)
+
+cqkd-sweep:  ## Fig. 2: make cqkd-sweep [PRESET=cifar10|tiny_imagenet|imagenet] [ARGS="data.subset=5000"]
+	$(PY) tools/cqkd_sweep.py $(if $(RECIPE),--recipe $(RECIPE),--preset $(or $(PRESET),cifar10)) $(ARGS)
 
 bench:  ## speed and memory benchmarks (figures in README.md)
 	$(PY) tools/bench.py $(ARGS)

@@ -1,0 +1,125 @@
+"""CQKD's resolution sweep (Fig. 2): baseline, DML, CQKD T=10 and T=20 at each student size.
+
+    python tools/cqkd_sweep.py --preset cifar10 [--out DIR] [key=value ...]     (make cqkd-sweep)
+    python tools/cqkd_sweep.py --recipe FILE --resolutions 24,16,8 [--teacher CKPT]
+
+Without --teacher, the recipe's teacher architecture is first trained with cross-entropy at the
+data's full resolution (into DIR/teacher; `--teacher-epochs` shortens it). Each run goes to
+DIR/<method>/r<resolution>/ and is skipped when its summary.json exists, so an interrupted sweep
+continues where it stopped. The table (DIR/fig2.md, also printed) and the figure (DIR/fig2.png,
+needs matplotlib: pip install 'kd-zoo[plot]') come from `cqkd.fig2`. `key=value` overrides
+apply to every run, the teacher's included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from common.cli import main as train_main
+from common.config import load_recipe
+from cqkd.fig2 import collect, markdown_table, plot
+
+REPO = Path(__file__).resolve().parents[1]
+BASES = REPO / "cqkd" / "recipes" / "base"
+PRESETS = {
+    "imagenet": (BASES / "imagenet" / "resnet50_resnet18.yaml", [224, 168, 112, 56, 42, 28]),
+    "tiny_imagenet": (BASES / "tiny_imagenet" / "resnet32x4_resnet8x4.yaml", [32, 24, 16]),
+    "cifar10": (BASES / "cifar10" / "resnet20_resnet8.yaml", [24, 16, 8]),
+}
+METHOD_OVERRIDES = {
+    "baseline": ["method.name=lowres"],
+    "dml": ["method.name=dml"],
+    "cqkd10": ["method.name=cqkd", "method.temperature=10"],
+    "cqkd20": ["method.name=cqkd", "method.temperature=20"],
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="recipe and resolutions")
+    parser.add_argument("--recipe", help="a CQKD recipe (instead of --preset)")
+    parser.add_argument("--resolutions", help="comma-separated student sizes, e.g. 24,16,8")
+    parser.add_argument("--methods", default=",".join(METHOD_OVERRIDES), help="comma-separated")
+    parser.add_argument("--teacher", help="teacher checkpoint (default: train one first)")
+    parser.add_argument("--teacher-epochs", type=int, default=0, help="0 = the recipe's")
+    parser.add_argument("--out", help="sweep folder (default runs/cqkd_sweep/<preset|recipe>)")
+    parser.add_argument("overrides", nargs="*", help="key=value applied to every run")
+    args = parser.parse_args(argv)
+    if bool(args.preset) == bool(args.recipe):
+        parser.error("give exactly one of --preset NAME or --recipe FILE")
+    if args.recipe and not args.resolutions:
+        parser.error("--recipe needs --resolutions")
+    unknown = set(args.methods.split(",")) - set(METHOD_OVERRIDES)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}; known: {', '.join(METHOD_OVERRIDES)}")
+    return args
+
+
+def run_once(recipe: Path, run_dir: Path, overrides: list[str]) -> int:
+    """Train one run unless it already finished; a half-written run is started again."""
+    if (run_dir / "summary.json").is_file():
+        print(f"== {run_dir}: done already, kept ==", flush=True)
+        return 0
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    print(f"== {run_dir} ==", flush=True)
+    return train_main(["--recipe", str(recipe), "--out", str(run_dir), *overrides])
+
+
+def train_teacher(recipe: Path, out: Path, epochs: int, overrides: list[str]) -> Path | None:
+    """The recipe's teacher architecture trained with CE at full resolution; its best.pt."""
+    teacher = load_recipe(recipe, overrides).teacher.name
+    extra = ["method.name=vanilla", f"student.name={teacher}", "student.resolution=0"]
+    if epochs:
+        extra.append(f"train.epochs={epochs}")
+    code = run_once(recipe, out / "teacher", [*overrides, *extra])
+    return None if code else out / "teacher" / "best.pt"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.preset:
+        recipe, resolutions = PRESETS[args.preset]
+    else:
+        recipe, resolutions = Path(args.recipe), []
+    if args.resolutions:
+        resolutions = [int(r) for r in args.resolutions.split(",")]
+    out = Path(args.out or f"runs/cqkd_sweep/{args.preset or Path(args.recipe).stem}")
+    overrides = list(args.overrides)
+    teacher = Path(args.teacher) if args.teacher else None
+    if teacher is None:
+        teacher = train_teacher(recipe, out, args.teacher_epochs, overrides)
+        if teacher is None:
+            return 2
+    for resolution in resolutions:
+        for method in args.methods.split(","):
+            run_overrides = [
+                *overrides,
+                *METHOD_OVERRIDES[method],
+                f"student.resolution={resolution}",
+                f"teacher.checkpoint={teacher}",
+            ]
+            code = run_once(recipe, out / method / f"r{resolution}", run_overrides)
+            if code:
+                return code
+    return report(out)
+
+
+def report(out: Path) -> int:
+    """Write and print the table; draw the figure when matplotlib is installed."""
+    rows = collect(out)
+    table = markdown_table(rows)
+    (out / "fig2.md").write_text(table)
+    print(f"\n== CQKD sweep ({out}) ==\n{table}")
+    if plot(rows, out / "fig2.png", title=f"CQKD sweep: {out.name}"):
+        print(f"figure: {out / 'fig2.png'}")
+    else:
+        print("figure skipped: matplotlib is not installed (pip install 'kd-zoo[plot]')")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
