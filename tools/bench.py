@@ -7,6 +7,13 @@ Sections:
   data     device-resident CIFAR pipeline vs torchvision's PIL DataLoader (real CIFAR-10 tree)
   kd_step  one KD training step resnet32x4 -> resnet8x4 (batch 64, 100 classes): images/s, peak
            memory, and the share of the step spent outside the models' forward and backward
+  cqkd_step  CQKD's step (resnet32x4 at 32 px -> resnet8x4 at 16 px) against the supervised
+           low-resolution baseline (cqkd/bench_steps.py; the paper: at most +10%)
+  dml_step   DML's step (cohort of 3 resnet8x4 at 16 px) against that baseline (paper: ~2x)
+  slkd_step  SLKD's step resnet32x4 -> resnet8x4 (two resnet32x4 SL-teachers) against KD's
+  r2kd_step, r2kd_step_cutmix  R2KD's step resnet32x4 -> resnet8x4 against KD's, without and with
+           the CutMix copy (r2kd/bench.py)
+  soft_rank  R2KD's rank term, soft (fwd + bwd) vs hard, at (64, 100) and (256, 1000); memory
 """
 
 from __future__ import annotations
@@ -145,9 +152,72 @@ def bench_data(device: torch.device, steps: int) -> dict[str, Any]:
     return bench_data_pipeline(str(root), steps=max(steps, 20))
 
 
+def bench_cqkd_step(device: torch.device, steps: int) -> dict[str, Any]:
+    from cqkd.bench_steps import cqkd_step_cost
+
+    return cqkd_step_cost(device, steps)
+
+
+def bench_dml_step(device: torch.device, steps: int) -> dict[str, Any]:
+    from cqkd.bench_steps import dml_step_cost
+
+    return dml_step_cost(device, steps)
+
+
+SLKD_RECIPE = REPO / "slkd" / "recipes" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+
+
+def bench_slkd_step(device: torch.device, steps: int) -> dict[str, Any]:
+    """SLKD resnet32x4 -> resnet8x4 (two resnet32x4 SL-teachers) against KD on the same pair.
+
+    `slkd_outside_models_share` is the share of SLKD's step spent beyond the bare forward and
+    backward of the student and both SL-teachers plus the teacher's forward (goal <= 10%);
+    `slkd_step_vs_kd` is the whole step's cost relative to KD's (the SL-teachers' inherent cost).
+    """
+    kd = method_step_cost(KD_RECIPE, device, steps)
+    slkd = method_step_cost(SLKD_RECIPE, device, steps)
+    return {
+        "kd_step_ms": kd["step_ms"],
+        "kd_peak_memory_mb": kd["peak_memory_mb"],
+        "slkd_step_ms": slkd["step_ms"],
+        "slkd_models_fwd_bwd_ms": slkd["models_fwd_bwd_ms"],
+        "slkd_images_per_second": slkd["images_per_second"],
+        "slkd_outside_models_share": slkd["outside_models_share"],
+        "slkd_peak_memory_mb": slkd["peak_memory_mb"],
+        "slkd_step_vs_kd": slkd["step_ms"] / kd["step_ms"],
+    }
+
+
+def bench_r2kd_step(device: torch.device, steps: int) -> dict[str, Any]:
+    """R2KD resnet32x4 -> resnet8x4 (pruned teacher, value + rank) against KD."""
+    from r2kd.bench import r2kd_step_cost
+
+    return r2kd_step_cost(method_step_cost, device, steps, "none")
+
+
+def bench_r2kd_step_cutmix(device: torch.device, steps: int) -> dict[str, Any]:
+    """The same with R2KD's CutMix copy (a second pass of all three networks)."""
+    from r2kd.bench import r2kd_step_cost
+
+    return r2kd_step_cost(method_step_cost, device, steps, "cutmix")
+
+
+def bench_soft_rank(device: torch.device, steps: int) -> dict[str, Any]:
+    """R2KD's rank term at 100 and 1000 classes: soft (fwd + bwd) vs hard, and soft's memory."""
+    from r2kd.bench import soft_rank_cost
+
+    return soft_rank_cost(device, steps)
+
+
 SECTIONS: dict[str, Callable[[torch.device, int], dict[str, Any]]] = {
     "data": bench_data,
     "kd_step": bench_kd_step,
+    "cqkd_step": bench_cqkd_step,
+    "dml_step": bench_dml_step,
+    "slkd_step": bench_slkd_step,
+    "r2kd_step": bench_r2kd_step,
+    "r2kd_step_cutmix": bench_r2kd_step_cutmix,
+    "soft_rank": bench_soft_rank,
 }
 
 
