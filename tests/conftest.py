@@ -68,3 +68,16 @@ AVAILABLE_DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def data_device(request: pytest.FixtureRequest) -> torch.device:
     """Each device this machine has: the CPU always, CUDA where a GPU is present."""
     return torch.device(request.param)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`).
+
+    Small networks run as fast on one thread, and on a shared, loaded CPU two spinning OpenMP
+    threads run them many times slower. The previous count is restored afterwards.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import tiny_recipe
+from tiny_runs import run_interrupted_by_sigterm, same_metrics, tiny_recipe
 
 from common.cli import main
 from common.config.schema import OptimConfig
 from common.engine.checkpoint import atomic_save
 from common.engine.optim import build_scheduler
-from common.engine.trainer import Trainer
 from common.methods.base import Distiller
 from common.methods.registry import register_method
 
@@ -94,41 +91,22 @@ def test_run_directory_contents(tmp_path: Path) -> None:
     assert best["arch"] == "resnet8" and "model" in best
 
 
-def timeless(row: str) -> dict:
-    """A metrics.jsonl row without its wall-clock fields."""
-    return {k: v for k, v in json.loads(row).items() if k not in ("seconds", "images_per_second")}
-
-
 def test_resume_after_sigterm_mid_epoch_is_bit_exact(tmp_path: Path, monkeypatch) -> None:
     recipe = tiny_recipe(tmp_path)
     straight = tmp_path / "straight"
     assert main(["--recipe", str(recipe), "--out", str(straight)]) == 0
 
-    original = Trainer.train_step
-    calls = {"n": 0}
-
-    def step_then_signal(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 9:  # epoch 2 (6 steps an epoch), mid-way
-            os.kill(os.getpid(), signal.SIGTERM)
-        return result
-
-    monkeypatch.setattr(Trainer, "train_step", step_then_signal)
     cut = tmp_path / "cut"
-    assert main(["--recipe", str(recipe), "--out", str(cut)]) == 130
+    run_interrupted_by_sigterm(main, recipe, cut, monkeypatch)  # epoch 2 of 3, mid-way
     state = torch.load(cut / "last.pt", weights_only=True)["state"]
     assert state["epoch"] == 1 and state["step_in_epoch"] == 3
-    monkeypatch.setattr(Trainer, "train_step", original)
     assert main(["--resume", str(cut)]) == 0
 
     a = torch.load(straight / "last.pt", weights_only=True)
     b = torch.load(cut / "last.pt", weights_only=True)
     for key, value in a["model"].items():
         assert torch.equal(value, b["model"][key]), key
-    rows_a = (straight / "metrics.jsonl").read_text().splitlines()
-    rows_b = (cut / "metrics.jsonl").read_text().splitlines()
-    assert [timeless(r) for r in rows_a] == [timeless(r) for r in rows_b]
+    assert same_metrics(straight, cut)
 
 
 def test_existing_run_is_never_overwritten(tmp_path: Path, capsys) -> None:

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from common.cli import main
 
@@ -22,13 +21,7 @@ TEACHER_RECIPE = REPO / "tools" / "recipes" / "teachers" / "cifar100" / "resnet5
 R2KD_RECIPE = REPO / "r2kd" / "recipes" / "cifar100" / "resnet56_resnet20.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread (two spinning OpenMP threads crawl on a shared, loaded CPU)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def short_run(root: Path, cache: Path, epochs: int) -> list[str]:

@@ -6,32 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_runs import tiny_recipe
+from tiny_runs import run_interrupted_by_sigterm, same_metrics, tiny_recipe
 
 from common.cli import main
 from common.config import load_recipe
-from common.engine.trainer import Trainer
 from common.models import build_model
 from r2kd.losses import rank_distance, value_distance
 from r2kd.method import R2KD, R2KDOptions
 from r2kd.pruning import make_pruned_teacher
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a shared, loaded CPU two spinning OpenMP threads run these small
-    networks about 100x slower. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 CONTRACT = {  # the names and defaults other recipes are written against (issue 3)
@@ -184,39 +173,21 @@ def test_structured_pruning_run(tmp_path: Path, tiny_teacher: Path, capsys) -> N
     assert "pruned teacher (structured, amount 0.25)" in capsys.readouterr().out
 
 
-def timeless(row: str) -> dict:
-    return {k: v for k, v in json.loads(row).items() if k not in ("seconds", "images_per_second")}
-
-
 def test_resume_after_sigterm_is_bit_exact(tmp_path: Path, tiny_teacher: Path, monkeypatch) -> None:
     """Augmentation draws and the pruned teacher's BatchNorm statistics (released quirk) come
     back on resume."""
     recipe = r2kd_recipe(tmp_path, tiny_teacher, "augment: cutmix, pruned_bn: train")
     straight = tmp_path / "straight"
     assert main(["--recipe", str(recipe), "--out", str(straight)]) == 0
-    original = Trainer.train_step
-    calls = {"n": 0}
-
-    def step_then_signal(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 9:  # epoch 2 (6 steps an epoch), mid-way
-            os.kill(os.getpid(), signal.SIGTERM)
-        return result
-
-    monkeypatch.setattr(Trainer, "train_step", step_then_signal)
     cut = tmp_path / "cut"
-    assert main(["--recipe", str(recipe), "--out", str(cut)]) == 130
-    monkeypatch.setattr(Trainer, "train_step", original)
+    run_interrupted_by_sigterm(main, recipe, cut, monkeypatch)  # epoch 2 of 3, mid-way
     assert main(["--resume", str(cut)]) == 0
     a = torch.load(straight / "last.pt", weights_only=True)
     b = torch.load(cut / "last.pt", weights_only=True)
     for key, value in a["method"].items():
         assert torch.equal(value, b["method"][key]), key
     assert any(k.startswith("pruned_teacher.") and "running_mean" in k for k in a["method"])
-    rows_a = (straight / "metrics.jsonl").read_text().splitlines()
-    rows_b = (cut / "metrics.jsonl").read_text().splitlines()
-    assert [timeless(r) for r in rows_a] == [timeless(r) for r in rows_b]
+    assert same_metrics(straight, cut)
 
 
 @pytest.mark.parametrize(

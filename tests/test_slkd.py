@@ -25,13 +25,7 @@ RECIPES = REPO / "slkd" / "recipes"
 CLASSES = 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small networks: one intra-op thread is as fast, and immune to a busy machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make(num_sl: int = 2, **options) -> SLKD:

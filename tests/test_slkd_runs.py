@@ -4,16 +4,13 @@ student-only export, and a short run on the real CIFAR-10 archive."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import tiny_recipe
+from tiny_runs import run_interrupted_by_sigterm, same_metrics, tiny_recipe
 
 from common.cli import main
-from common.engine.trainer import Trainer
 from common.models import build_model
 from slkd.method import SLKD
 
@@ -22,13 +19,7 @@ SLKD_RECIPE = REPO / "slkd" / "recipes" / "cifar100" / "resnet56_resnet8.yaml"
 TEACHER_RECIPE = REPO / "tools" / "recipes" / "teachers" / "cifar100" / "resnet56.yaml"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small networks: one intra-op thread is as fast, and immune to a busy machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -53,41 +44,23 @@ def load(path: Path) -> dict:
     return torch.load(path, weights_only=True)
 
 
-def timeless(row: str) -> dict:
-    return {k: v for k, v in json.loads(row).items() if k not in ("seconds", "images_per_second")}
-
-
 def test_resume_restores_the_sl_teachers_exactly(tmp_path: Path, teacher_file: Path, monkeypatch):
     recipe = slkd_recipe(tmp_path, teacher_file)
     straight = tmp_path / "straight"
     assert main(["--recipe", str(recipe), "--out", str(straight)]) == 0
 
-    original = Trainer.train_step
-    calls = {"n": 0}
-
-    def step_then_signal(self, *args, **kwargs):
-        result = original(self, *args, **kwargs)
-        calls["n"] += 1
-        if calls["n"] == 9:  # epoch 2 of 3 (6 steps an epoch), mid-way
-            os.kill(os.getpid(), signal.SIGTERM)
-        return result
-
-    monkeypatch.setattr(Trainer, "train_step", step_then_signal)
     cut = tmp_path / "cut"
-    assert main(["--recipe", str(recipe), "--out", str(cut)]) == 130
+    run_interrupted_by_sigterm(main, recipe, cut, monkeypatch)  # epoch 2 of 3, mid-way
     saved = load(cut / "last.pt")
     assert saved["state"]["step_in_epoch"] == 3 and len(sl_state(saved)) > 0
-    monkeypatch.setattr(Trainer, "train_step", original)
     assert main(["--resume", str(cut)]) == 0
 
     a, b = load(straight / "last.pt"), load(cut / "last.pt")
     assert set(sl_state(a)) == set(sl_state(b))
     for key, value in a["method"].items():  # SL-teachers and student, buffers included
         assert torch.equal(value, b["method"][key]), key
-    rows_a = (straight / "metrics.jsonl").read_text().splitlines()
-    rows_b = (cut / "metrics.jsonl").read_text().splitlines()
-    assert [timeless(r) for r in rows_a] == [timeless(r) for r in rows_b]
-    first = json.loads(rows_a[0])
+    assert same_metrics(straight, cut)
+    first = json.loads((straight / "metrics.jsonl").read_text().splitlines()[0])
     assert {"top1_sl_teacher1", "top1_sl_teacher2", "sl_kd", "sl_teacher2_kd"} <= set(first)
 
     # Deployment: best.pt holds the student alone.

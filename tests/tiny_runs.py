@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 TINY_RECIPE = """\
 device: cpu
@@ -25,3 +31,45 @@ def tiny_recipe(tmp_path: Path, extra: str = "", name: str = "tiny.yaml") -> Pat
     path = tmp_path / name
     path.write_text(f"base: tiny_base.yaml\n{extra}")
     return path
+
+
+def timeless(row: str) -> dict:
+    """A metrics.jsonl row without its wall-clock fields (they differ between runs)."""
+    return {k: v for k, v in json.loads(row).items() if k not in ("seconds", "images_per_second")}
+
+
+def same_metrics(run_a: Path, run_b: Path) -> bool:
+    """Whether two runs logged the same metrics.jsonl rows, wall-clock fields aside."""
+    rows_a = (run_a / "metrics.jsonl").read_text().splitlines()
+    rows_b = (run_b / "metrics.jsonl").read_text().splitlines()
+    return [timeless(r) for r in rows_a] == [timeless(r) for r in rows_b]
+
+
+def run_interrupted_by_sigterm(
+    main: Callable[[list[str]], int],
+    recipe: Path,
+    out: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    at_step: int = 9,
+) -> None:
+    """Start a run and send it SIGTERM after its `at_step`-th training step (exit code 130).
+
+    The engine saves `last.pt` mid-epoch and exits; the caller then resumes with `--resume`.
+    """
+    from common.engine.trainer import Trainer
+
+    original = Trainer.train_step
+    calls = {"n": 0}
+
+    def step_then_signal(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == at_step:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return result
+
+    monkeypatch.setattr(Trainer, "train_step", step_then_signal)
+    try:
+        assert main(["--recipe", str(recipe), "--out", str(out)]) == 130
+    finally:
+        monkeypatch.setattr(Trainer, "train_step", original)
