@@ -81,3 +81,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def cifar10_teacher(
+    cifar10_jpg_root: Path, decode_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The run folder of a resnet8 teacher trained 3 epochs on 4,000 real CIFAR-10 images.
+
+    Trained once per session with one intra-op thread and seed 0 (so its weights do not depend
+    on which test asks first) and shared by the end-to-end tests of the baselines and methods.
+    """
+    from tiny_runs import short_cifar10_run
+
+    from common.cli import main
+
+    out = tmp_path_factory.mktemp("cifar10_teacher") / "teacher"
+    recipe = REPO / "tools" / "recipes" / "teachers" / "cifar100" / "resnet56.yaml"
+    overrides = [*short_cifar10_run(cifar10_jpg_root, decode_cache_dir, 3), "student.name=resnet8"]
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["--recipe", str(recipe), "--out", str(out), *overrides, "train.seed=0"]) == 0
+    finally:
+        torch.set_num_threads(before)
+    return out

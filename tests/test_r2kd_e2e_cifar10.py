@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tiny_runs import short_cifar10_run
 
 from common.cli import main
 
@@ -24,27 +25,18 @@ R2KD_RECIPE = REPO / "r2kd" / "recipes" / "cifar100" / "resnet56_resnet20.yaml"
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def short_run(root: Path, cache: Path, epochs: int) -> list[str]:
-    """Overrides turning a CIFAR-100 protocol recipe into a short CPU run on CIFAR-10."""
-    return [
-        "data.name=cifar10", f"data.root={root}", f"data.cache_dir={cache}",
-        "data.subset=4000", "data.val_subset=2000", "device=cpu",
-        f"train.epochs={epochs}", "train.batch_size=64", "train.progress=none",
-        "optim.schedule=cosine", "train.seed=0", "student.name=resnet8",
-    ]  # fmt: skip
-
-
 def summary(run: Path) -> dict:
     return json.loads((run / "summary.json").read_text())
 
 
 def test_r2kd_completes_and_beats_the_teacher_free_student(
-    cifar10_jpg_root: Path, decode_cache_dir: Path, tmp_path: Path
+    cifar10_teacher: Path, cifar10_jpg_root: Path, decode_cache_dir: Path, tmp_path: Path
 ) -> None:
-    teacher = tmp_path / "teacher"
-    args = short_run(cifar10_jpg_root, decode_cache_dir, 3)
-    assert main(["--recipe", str(TEACHER_RECIPE), "--out", str(teacher), *args]) == 0
-    student = short_run(cifar10_jpg_root, decode_cache_dir, 2)
+    teacher = cifar10_teacher
+    student = [
+        *short_cifar10_run(cifar10_jpg_root, decode_cache_dir, 2),
+        "train.seed=0", "student.name=resnet8",
+    ]  # fmt: skip
     vanilla = tmp_path / "vanilla"
     assert main(["--recipe", str(TEACHER_RECIPE), "--out", str(vanilla), *student]) == 0
     r2kd = tmp_path / "r2kd"

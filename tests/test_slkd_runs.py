@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import run_interrupted_by_sigterm, same_metrics, tiny_recipe
+from tiny_runs import run_interrupted_by_sigterm, same_metrics, short_cifar10_run, tiny_recipe
 
 from common.cli import main
 from common.models import build_model
@@ -16,7 +16,6 @@ from slkd.method import SLKD
 
 REPO = Path(__file__).resolve().parents[1]
 SLKD_RECIPE = REPO / "slkd" / "recipes" / "cifar100" / "resnet56_resnet8.yaml"
-TEACHER_RECIPE = REPO / "tools" / "recipes" / "teachers" / "cifar100" / "resnet56.yaml"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -125,25 +124,13 @@ def test_sequential_trains_sl_teachers_first_then_the_student(
     assert {"ce", "kd", "sl_ce", "sl_kd"} <= set(row) and "sl_teacher1_kd" not in row
 
 
-def short_run(root: Path, cache: Path, epochs: int, subset: int) -> list[str]:
-    """Overrides turning a CIFAR-100 protocol recipe into a short CPU run on CIFAR-10."""
-    return [
-        "data.name=cifar10", f"data.root={root}", f"data.cache_dir={cache}",
-        f"data.subset={subset}", "data.val_subset=1000", "device=cpu",
-        f"train.epochs={epochs}", "train.batch_size=64", "train.progress=none",
-        "optim.schedule=cosine",
-    ]  # fmt: skip
-
-
 def test_short_slkd_run_on_real_cifar10(
-    cifar10_jpg_root: Path, decode_cache_dir: Path, tmp_path: Path
+    cifar10_teacher: Path, cifar10_jpg_root: Path, decode_cache_dir: Path, tmp_path: Path
 ) -> None:
-    teacher = tmp_path / "teacher"
-    overrides = [*short_run(cifar10_jpg_root, decode_cache_dir, 2, 2000), "student.name=resnet8"]
-    assert main(["--recipe", str(TEACHER_RECIPE), "--out", str(teacher), *overrides]) == 0
+    teacher = cifar10_teacher
     out = tmp_path / "slkd"
     overrides = [
-        *short_run(cifar10_jpg_root, decode_cache_dir, 2, 2000),
+        *short_cifar10_run(cifar10_jpg_root, decode_cache_dir, 2, 2000, 1000),
         "teacher.name=resnet8", f"teacher.checkpoint={teacher / 'best.pt'}",
         "student.name=resnet8",
     ]  # fmt: skip

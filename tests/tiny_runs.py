@@ -73,3 +73,15 @@ def run_interrupted_by_sigterm(
         assert main(["--recipe", str(recipe), "--out", str(out)]) == 130
     finally:
         monkeypatch.setattr(Trainer, "train_step", original)
+
+
+def short_cifar10_run(
+    root: Path, cache: Path, epochs: int, subset: int = 4000, val_subset: int = 2000
+) -> list[str]:
+    """Overrides turning a CIFAR-100 protocol recipe into a short CPU run on real CIFAR-10."""
+    return [
+        "data.name=cifar10", f"data.root={root}", f"data.cache_dir={cache}",
+        f"data.subset={subset}", f"data.val_subset={val_subset}", "device=cpu",
+        f"train.epochs={epochs}", "train.batch_size=64", "train.progress=none",
+        "optim.schedule=cosine",
+    ]  # fmt: skip
