@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None, prog: str, default_method: str) -> argpar
     parser.add_argument("--out", help="run directory (default: runs/<recipe name>/seed<seed>)")
     parser.add_argument("--resume", metavar="DIR", help="continue the run in DIR from last.pt")
     parser.add_argument("overrides", nargs="*", help="key.sub=value")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # flags may come after the overrides
     if bool(args.recipe) == bool(args.resume):
         parser.error("give exactly one of --recipe FILE or --resume DIR")
     return args

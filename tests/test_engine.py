@@ -91,6 +91,15 @@ def test_run_directory_contents(tmp_path: Path) -> None:
     assert best["arch"] == "resnet8" and "model" in best
 
 
+def test_flags_may_follow_the_overrides(tmp_path: Path) -> None:
+    """`--out` between or after `key=value` overrides: every override still applies."""
+    out = tmp_path / "run"
+    argv = ["--recipe", str(tiny_recipe(tmp_path)), "train.seed=5", "--out", str(out)]
+    assert main([*argv, "train.epochs=1"]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    assert "seed: 5" in (out / "config.yaml").read_text()
+
+
 def test_resume_after_sigterm_mid_epoch_is_bit_exact(tmp_path: Path, monkeypatch) -> None:
     recipe = tiny_recipe(tmp_path)
     straight = tmp_path / "straight"
