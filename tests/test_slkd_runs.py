@@ -137,8 +137,8 @@ def test_short_slkd_run_on_real_cifar10(
     assert main(["--recipe", str(SLKD_RECIPE), "--out", str(out), *overrides]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["method"] == "slkd" and summary["epochs"] == 2
-    assert summary["top1_best"] > 17.0  # chance is 10% (a measured run: 24.6)
+    assert summary["top1_best"] > 17.0  # chance is 10% (a measured run: 25.3)
     for name in ("top1_sl_teacher1", "top1_sl_teacher2"):
-        assert summary[name] > 15.0  # measured: 21.5, 21.9
+        assert summary[name] > 15.0  # measured: 27.1, 27.4
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and rows[1]["sl_teacher1_kd"] < rows[0]["sl_teacher1_kd"]
