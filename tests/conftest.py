@@ -10,6 +10,8 @@ lives in the same folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -70,17 +72,26 @@ def data_device(request: pytest.FixtureRequest) -> torch.device:
     return torch.device(request.param)
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    """One intra-op thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`).
+@contextmanager
+def single_thread() -> Iterator[None]:
+    """One intra-op thread inside the block; the previous count is restored afterwards.
 
     Small networks run as fast on one thread, and on a shared, loaded CPU two spinning OpenMP
-    threads run them many times slower. The previous count is restored afterwards.
+    threads run them many times slower.
     """
     before = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """`single_thread` for a module: `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    with single_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +110,6 @@ def cifar10_teacher(
     out = tmp_path_factory.mktemp("cifar10_teacher") / "teacher"
     recipe = REPO / "tools" / "recipes" / "teachers" / "cifar100" / "resnet56.yaml"
     overrides = [*short_cifar10_run(cifar10_jpg_root, decode_cache_dir, 3), "student.name=resnet8"]
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         assert main(["--recipe", str(recipe), "--out", str(out), *overrides, "train.seed=0"]) == 0
-    finally:
-        torch.set_num_threads(before)
     return out
