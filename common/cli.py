@@ -16,15 +16,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common.config import ConfigError, RunConfig, load_recipe, load_saved_config, save_config
-from common.data import DataError, build_data
+from common.config import RunConfig, load_recipe, load_saved_config, save_config
+from common.data import build_data
 from common.engine.build import build_distiller, seed_everything
-from common.engine.checkpoint import ResumeError, load_run_checkpoint
+from common.engine.checkpoint import load_run_checkpoint
 from common.engine.distributed import barrier, cleanup, init_distributed
-from common.engine.trainer import NonFiniteLossError, Trainer, TrainingInterrupted
-from common.models import CheckpointError
-
-USER_ERRORS = (ConfigError, DataError, CheckpointError, ResumeError, NonFiniteLossError)
+from common.engine.trainer import Trainer, TrainingInterrupted
+from common.errors import ConfigError, ResumeError, UserError
 
 
 def git_commit() -> str:
@@ -117,7 +115,7 @@ def main(
     args = parse_args(argv, prog, default_method)
     try:
         run(args)
-    except USER_ERRORS as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except TrainingInterrupted:

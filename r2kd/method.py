@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.config.validate import ConfigError
+from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
 from common.methods.registry import register_method

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.config.validate import ConfigError
+from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.registry import register_method
 from slkd.losses import fuse_logits, fusion_weights, supervised_kd

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from common.config.validate import ConfigError
+from common.errors import ConfigError
 
 # Which networks train in a run (Sec. 3.3 and the sequential reading of Sec. 4.3).
 MODES = (

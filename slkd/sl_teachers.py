@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from common.config.validate import ConfigError
+from common.errors import ConfigError
 from common.models import CheckpointError, build_model, model_names
 from common.models.registry import closest_model_name
 

@@ -78,6 +78,7 @@ class TrainConfig:
     compile: bool = False
     eval_every: int = 1
     grad_clip: float = 0.0  # 0 = off
+    sync_bn: bool = False  # SyncBatchNorm for the trained networks under torchrun (CUDA)
     progress: str = "auto"  # auto | bar | none
 
 
@@ -103,8 +104,9 @@ class PaperConfig:
     """The number the paper reports for this recipe's row, shown beside ours by compare."""
 
     top1: float | None = None
+    top5: float | None = None  # where the table gives one
     table: str = ""
-    note: str = ""
+    note: str = ""  # printed under the compare table (e.g. why a short run sits low)
 
 
 @dataclass

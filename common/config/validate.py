@@ -14,10 +14,9 @@ import types
 import typing
 from typing import Any, Union
 
+from common.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A recipe or override the schema refuses; the message names the key and the fix."""
-
+__all__ = ["ConfigError", "build_dataclass", "convert", "nearest_key", "to_plain"]
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}

@@ -18,7 +18,6 @@ from common.data.arrays import ImageArrays, subset_indices
 from common.data.cifar import load_cifar
 from common.data.decoded_cache import default_cache_dir
 from common.data.device_loader import DeviceEvalLoader, DeviceTrainLoader
-from common.data.errors import DataError
 from common.data.fgvr import FGVR_DATASETS, fgvr_splits
 from common.data.file_tree import class_folders, is_image_file
 from common.data.jpeg_decode import image_size_of
@@ -36,6 +35,7 @@ from common.data.small_folder import load_class_tree
 from common.data.spec import DataBundle, DataSpec
 from common.data.synthetic import make_synthetic, pixel_stats
 from common.data.tiny_imagenet import load_tiny_imagenet
+from common.errors import DataError
 
 DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "imagenet", "imagefolder", "synthetic")
 DATASETS += FGVR_DATASETS  # cub200, stanford_dogs, mit67, stanford40 (R2KD Table IV)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from common.data.arrays import ImageArrays
-from common.data.errors import DataError
+from common.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,5 @@
-"""The one error type the data package raises for a missing or malformed data set."""
+"""The data package's error type (defined with every other user error in `common.errors`)."""
 
-from __future__ import annotations
+from common.errors import DataError
 
-
-class DataError(ValueError):
-    """A data set cannot be found or read; the message says where we looked and how to fix it."""
+__all__ = ["DataError"]

@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from common.data.errors import DataError
+from common.errors import DataError
 
 
 @dataclass(frozen=True)

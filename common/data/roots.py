@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from common.data.errors import DataError
+from common.errors import DataError
 
 EXPECTED_LAYOUTS = {
     "cifar10": (

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from common.config.schema import RunConfig
-from common.config.validate import ConfigError
 from common.data import DataSpec
+from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.registry import get_method
 from common.models import build_model, load_weights

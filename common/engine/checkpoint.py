@@ -17,9 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-
-class ResumeError(ValueError):
-    """A --resume target that cannot be resumed; the message names it and the fix."""
+from common.errors import ResumeError
 
 
 def atomic_save(obj: Any, path: Path) -> None:

@@ -29,14 +29,11 @@ from common.engine.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from common.engine.evaluate import evaluate, module_logits
 from common.engine.optim import build_optimizer, build_scheduler
 from common.engine.progress import ProgressBar, format_epoch_line, want_bar
+from common.errors import NonFiniteLossError
 from common.methods.base import Distiller
 
 # On a GPU, the NaN check and the distributed stop flag cost a host sync: do both this rarely.
 SYNC_EVERY = 50
-
-
-class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the message names the step and each loss."""
 
 
 class TrainingInterrupted(Exception):

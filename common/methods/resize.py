@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.config.validate import ConfigError
+from common.errors import ConfigError
 
 
 def resize_to(images: torch.Tensor, size: int, antialias: bool = True) -> torch.Tensor:

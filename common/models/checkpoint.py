@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from common.errors import CheckpointError
 from common.models.registry import build_model, model_names
 
 _WEIGHT_KEYS = ("model", "state_dict")
@@ -33,10 +34,6 @@ _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 _EXAMPLES = 3
 
 Signature = dict[str, tuple[int, ...]]
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, unreadable, unsafe, or does not fit the model."""
 
 
 def load_weights(model: nn.Module, path: str | Path, *, model_name: str = "") -> dict[str, Any]:

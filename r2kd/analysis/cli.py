@@ -8,12 +8,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common.config import ConfigError, RunConfig
-from common.data import DataError
-from common.models import CheckpointError
+from common.config import RunConfig
+from common.errors import UserError
 from r2kd.analysis.runs import CHECKPOINTS, AnalysisError
-
-USER_ERRORS = (AnalysisError, ConfigError, DataError, CheckpointError)
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +54,7 @@ def guarded(body: Callable[[argparse.Namespace], object], args: argparse.Namespa
     """Run `body(args)`; a user's mistake becomes one `error:` line and exit code 2."""
     try:
         body(args)
-    except USER_ERRORS as err:
+    except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

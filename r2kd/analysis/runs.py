@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from common.config import RunConfig, load_saved_config
 from common.config.validate import to_plain
 from common.data import DataBundle, build_data
+from common.errors import UserError
 from common.models import build_model, load_weights
 
 CHECKPOINTS = ("best", "last")
@@ -27,7 +28,7 @@ CHECKPOINTS = ("best", "last")
 DATA_KEYS = ("name", "val_subset", "image_size", "synthetic")
 
 
-class AnalysisError(ValueError):
+class AnalysisError(UserError):
     """A problem with the tool's inputs: one line naming it and the fix (exit code 2)."""
 
 
