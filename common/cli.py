@@ -47,7 +47,9 @@ def git_commit() -> str:
 def parse_args(argv: list[str] | None, prog: str, default_method: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description=f"Train with a YAML recipe (method defaults to '{default_method}').",
+        description=(
+            f"Train with a YAML recipe (a recipe without method.name trains '{default_method}')."
+        ),
         epilog="Overrides: key.sub=value, e.g. train.epochs=10 data.root=/data/cifar",
     )
     parser.add_argument("--recipe", help="YAML recipe file")
@@ -57,6 +59,7 @@ def parse_args(argv: list[str] | None, prog: str, default_method: str) -> argpar
     args = parser.parse_intermixed_args(argv)  # flags may come after the overrides
     if bool(args.recipe) == bool(args.resume):
         parser.error("give exactly one of --recipe FILE or --resume DIR")
+    args.default_method = default_method
     return args
 
 
@@ -68,7 +71,7 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunConfig, Path, dict[str, An
             raise ResumeError(f"cannot resume: {run_dir} is not a directory")
         cfg = load_saved_config(run_dir / "config.yaml", args.overrides)
         return cfg, run_dir, load_run_checkpoint(run_dir / "last.pt")
-    cfg = load_recipe(args.recipe, args.overrides)
+    cfg = load_recipe(args.recipe, args.overrides, getattr(args, "default_method", "vanilla"))
     run_dir = (
         Path(args.out) if args.out else Path(cfg.out_root) / cfg.name / f"seed{cfg.train.seed}"
     )

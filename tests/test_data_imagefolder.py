@@ -62,19 +62,24 @@ def test_large_images_use_a_sharded_dataloader(imagenet_root: Path, workers: int
 
 
 def test_sharded_sampler_matches_the_global_order() -> None:
-    samplers = [ShardedEpochSampler(50, 8, seed=1, rank=r, world_size=2) for r in range(2)]
-    single = ShardedEpochSampler(50, 8, seed=1, rank=0, world_size=1)
+    """A batch sampler: one list a step; 52 at batch 8 is 6 full steps and a tail of 4."""
+    samplers = [
+        ShardedEpochSampler(52, 8, seed=1, rank=r, world_size=2, drop_last=False) for r in range(2)
+    ]
+    single = ShardedEpochSampler(52, 8, seed=1, rank=0, world_size=1, drop_last=False)
     for sampler in (*samplers, single):
         sampler.set_epoch(2)
     parts = [list(s) for s in samplers]
     whole = list(single)
-    assert len(whole) == len(single) == 48 and len(parts[0]) == len(samplers[0]) == 24
-    for step in range(6):
-        assert (
-            parts[0][step * 4 : step * 4 + 4] + parts[1][step * 4 : step * 4 + 4]
-            == whole[step * 8 : step * 8 + 8]
-        )
-    assert not set(parts[0]) & set(parts[1])
+    assert len(whole) == len(single) == 7 and len(parts[0]) == len(samplers[0]) == 7
+    assert [len(b) for b in whole] == [8] * 6 + [4] and [len(b) for b in parts[1]] == [4] * 6 + [2]
+    for step in range(7):
+        assert parts[0][step] + parts[1][step] == whole[step]
+    assert sorted(i for b in whole for i in b) == list(range(52))
+    assert not {i for b in parts[0] for i in b} & {i for b in parts[1] for i in b}
+    dropping = ShardedEpochSampler(52, 8, seed=1, rank=0, world_size=1, drop_last=True)
+    dropping.set_epoch(2)
+    assert list(dropping) == whole[:6]
 
 
 def test_small_image_folder_is_device_resident_and_cached(tmp_path: Path) -> None:
@@ -127,4 +132,4 @@ def test_sharded_sampler_resumes_mid_epoch() -> None:
     sampler.set_epoch(4)
     full = list(sampler)
     sampler.set_epoch(4, start_step=2)
-    assert list(sampler) == full[2 * 4 :] and len(sampler) == len(full) - 8
+    assert list(sampler) == full[2:] and len(sampler) == len(full) - 2

@@ -7,7 +7,13 @@ import torch
 
 from common.config.schema import DataConfig, SyntheticConfig
 from common.data import build_data
-from common.data.sharding import epoch_permutation, rank_batch_indices, val_shard
+from common.data.sharding import (
+    epoch_permutation,
+    rank_batch_indices,
+    rank_slice,
+    step_sizes,
+    val_shard,
+)
 
 SMALL = SyntheticConfig(num_classes=10, num_superclasses=2, train_per_class=20, val_per_class=7)
 
@@ -27,15 +33,35 @@ def epoch_batches(bundle, epoch: int) -> list[tuple[torch.Tensor, torch.Tensor]]
 def test_two_ranks_union_equals_one_process(data_device: torch.device) -> None:
     single = synthetic_bundle(data_device)
     ranks = [synthetic_bundle(data_device, rank=r, world_size=2) for r in range(2)]
-    assert len(single.train) == len(ranks[0].train) == len(ranks[1].train) == 200 // 24
+    # 200 images at batch 24: 8 full steps and the partial last one (8 images, 4 a rank)
+    assert len(single.train) == len(ranks[0].train) == len(ranks[1].train) == 9
     for epoch in (0, 1):
         whole = epoch_batches(single, epoch)
         parts = [epoch_batches(bundle, epoch) for bundle in ranks]
+        assert [len(y) for _, y in whole] == [24] * 8 + [8]
         for step, (x, y) in enumerate(whole):
             (x0, y0), (x1, y1) = parts[0][step], parts[1][step]
-            assert x0.shape == (12, 3, 32, 32)
+            assert x0.shape == ((12 if step < 8 else 4), 3, 32, 32)
             assert torch.equal(torch.cat([x0, x1]), x)  # same images AND same augmentation
             assert torch.equal(torch.cat([y0, y1]), y)
+        seen = torch.cat([y for _, y in whole])
+        assert len(seen) == 200  # every image once an epoch
+
+
+def test_drop_last_drops_the_partial_batch() -> None:
+    cfg = DataConfig(name="synthetic", synthetic=SMALL, drop_last=True)
+    bundle = build_data(cfg, batch_size=24, device="cpu", seed=5)
+    assert len(bundle.train) == 200 // 24
+    assert [len(y) for _, y in epoch_batches(bundle, 0)] == [24] * 8
+
+
+def test_a_tail_too_small_to_split_is_dropped() -> None:
+    # 103 at batch 16 leaves 7: kept for 1-3 processes (>= 2 images each), dropped for 4
+    assert step_sizes(103, 16, 1, drop_last=False) == [16] * 6 + [7]
+    assert step_sizes(103, 16, 3, drop_last=False) == [16] * 6 + [7]
+    assert step_sizes(103, 16, 4, drop_last=False) == [16] * 6
+    assert step_sizes(103, 16, 1, drop_last=True) == [16] * 6
+    assert [rank_slice(7, r, 3) for r in range(3)] == [slice(0, 2), slice(2, 4), slice(4, 7)]
 
 
 def test_same_seed_same_batches_different_seed_differs() -> None:

@@ -3,7 +3,8 @@
     python tools/train_teacher.py --recipe tools/recipes/teachers/cifar100/resnet32x4.yaml
     torchrun --nproc_per_node 4 tools/train_teacher.py --recipe ... train.batch_size=256
 
-The trained network is the recipe's `student.name`; its best.pt loads as `teacher.checkpoint`.
+The trained network is the recipe's `student.name`; its final.pt (the last epoch, which the
+papers distil from) loads as `teacher.checkpoint`.
 """
 
 import sys

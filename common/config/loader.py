@@ -96,11 +96,11 @@ def recipe_name(path: Path) -> str:
     return "/".join(prefix + list(parts[idx + 1 :]))
 
 
-def _build_method(tree: dict[str, Any]) -> MethodConfig:
+def _build_method(tree: dict[str, Any], default_method: str) -> MethodConfig:
     from common.methods.registry import get_method, method_names
 
     section = dict(tree.pop("method", {}) or {})
-    name = str(section.pop("name", "vanilla"))
+    name = str(section.pop("name", default_method))
     try:
         cls = get_method(name)
     except KeyError:
@@ -120,10 +120,11 @@ def _build_method(tree: dict[str, Any]) -> MethodConfig:
     return MethodConfig(name=name, options=options)
 
 
-def build_config(tree: dict[str, Any]) -> RunConfig:
-    """A validated RunConfig from a merged recipe tree."""
+def build_config(tree: dict[str, Any], default_method: str = "vanilla") -> RunConfig:
+    """A validated RunConfig from a merged recipe tree (`method.name` defaults to
+    `default_method`: each entry point's own method)."""
     tree = copy.deepcopy(tree)
-    method = _build_method(tree)
+    method = _build_method(tree, default_method)
     for key in tree:
         if key not in RunConfig.__dataclass_fields__:
             raise ConfigError(unknown_key_message("", key, list(RunConfig.__dataclass_fields__)))
@@ -134,8 +135,13 @@ def build_config(tree: dict[str, Any]) -> RunConfig:
     return cfg
 
 
-def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read, merge, override and validate the recipe at `path`."""
+def load_recipe(
+    path: str | Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    default_method: str = "vanilla",
+) -> RunConfig:
+    """Read, merge, override and validate the recipe at `path`; a recipe without `method.name`
+    trains `default_method`."""
     path = Path(path)
     tree = read_recipe_tree(path)
     for text in overrides:
@@ -143,7 +149,7 @@ def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         if parts[0] == "base":
             raise ConfigError("'base' cannot be overridden on the command line")
         apply_override(tree, parts, value)
-    cfg = build_config(tree)
+    cfg = build_config(tree, default_method)
     if not cfg.name:
         cfg.name = recipe_name(path)
     return cfg

@@ -36,6 +36,7 @@ class DataConfig:
     name: str = "cifar100"
     root: str = ""
     subset: int = 0  # first N training images (0 = all), for quick runs
+    drop_last: bool = False  # False: train on the partial last batch too (782 CIFAR steps)
     val_subset: int = 0  # first N validation images (0 = all)
     download: bool = False  # torchvision download for CIFAR (users with a network)
     image_size: int = 0  # 0 = the data set's native size; else resize once at load time

@@ -138,6 +138,7 @@ def build_small(
         std=std,
         rank=rank,
         world_size=world_size,
+        drop_last=cfg.drop_last,
     )
     val_loader = DeviceEvalLoader(
         val.images.to(device),
@@ -180,16 +181,15 @@ def build_large(
     common = {"num_workers": cfg.num_workers, "device": device, "seed": seed, "rank": rank}
     train_loader = make_loader(
         train_data,
-        ShardedEpochSampler(len(train_data), batch_size, seed, rank, world_size),
-        batch_size=batch_size // world_size,
-        drop_last=True,
+        batch_sampler=ShardedEpochSampler(
+            len(train_data), batch_size, seed, rank, world_size, cfg.drop_last
+        ),
         **common,
     )
     val_loader = make_loader(
         val_data,
-        ShardSampler(len(val_data), rank, world_size),
+        sampler=ShardSampler(len(val_data), rank, world_size),
         batch_size=max(1, cfg.val_batch_size // world_size),
-        drop_last=False,
         **common,
     )
     spec = DataSpec(

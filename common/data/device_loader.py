@@ -26,6 +26,7 @@ from common.data.sharding import (
     per_rank_batch,
     rank_batch_indices,
     rank_slice,
+    step_sizes,
     val_shard,
 )
 
@@ -46,6 +47,7 @@ class DeviceTrainLoader:
         std: tuple[float, float, float],
         rank: int = 0,
         world_size: int = 1,
+        drop_last: bool = True,
     ) -> None:
         check_rank(rank, world_size)
         if images.dtype != torch.uint8 or images.dim() != 4:
@@ -63,6 +65,8 @@ class DeviceTrainLoader:
         self.flip = flip
         self.rank = rank
         self.world_size = world_size
+        self.drop_last = drop_last
+        self.step_sizes = step_sizes(images.shape[0], global_batch, world_size, drop_last)
         self.mean, self.std = channel_stats(mean, std, images.device)
         self._epoch = 0
         self._start_step = 0
@@ -85,7 +89,7 @@ class DeviceTrainLoader:
         self._iterated_epochs.discard(epoch)
 
     def __len__(self) -> int:
-        return self.images.shape[0] // self.global_batch
+        return len(self.step_sizes)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         epoch = self._epoch
@@ -96,15 +100,21 @@ class DeviceTrainLoader:
                 stacklevel=2,
             )
         self._iterated_epochs.add(epoch)
-        own = rank_slice(self.global_batch, self.rank, self.world_size)
         steps = rank_batch_indices(
-            self.images.shape[0], self.global_batch, self.seed, epoch, self.rank, self.world_size
+            self.images.shape[0],
+            self.global_batch,
+            self.seed,
+            epoch,
+            self.rank,
+            self.world_size,
+            self.drop_last,
         )
-        for step, indices in enumerate(steps):
+        for step, (indices, size) in enumerate(zip(steps, self.step_sizes)):
             if step < self._start_step:
                 continue
+            own = rank_slice(size, self.rank, self.world_size)
             generator = make_generator(self.seed, epoch, step, STREAM_AUGMENT)
-            params = sample_crop_flip(self.global_batch, self.padding, self.flip, generator)[own]
+            params = sample_crop_flip(size, self.padding, self.flip, generator)[own]
             yield self.augment(indices, params)
 
     def augment(

@@ -20,7 +20,7 @@ from torchvision import transforms as T
 
 from common.data.device_augment import channel_stats, normalise
 from common.data.seeding import STREAM_WORKERS, make_generator
-from common.data.sharding import per_rank_batch, rank_batch_indices, val_shard
+from common.data.sharding import per_rank_batch, rank_batch_indices, step_sizes, val_shard
 
 
 def train_transform(size: int, flip: bool, randaugment: bool) -> T.Compose:
@@ -39,11 +39,18 @@ def val_transform(size: int) -> T.Compose:
     return T.Compose([T.Resize(round(size * 256 / 224)), T.CenterCrop(size), T.PILToTensor()])
 
 
-class ShardedEpochSampler(Sampler[int]):
-    """This rank's indices of every global batch of an epoch (see `common.data.sharding`)."""
+class ShardedEpochSampler(Sampler[list[int]]):
+    """A batch sampler: this rank's indices of every global batch of an epoch, one list a step
+    (see `common.data.sharding`; the partial last batch is kept unless `drop_last`)."""
 
     def __init__(
-        self, num_samples: int, global_batch: int, seed: int, rank: int, world_size: int
+        self,
+        num_samples: int,
+        global_batch: int,
+        seed: int,
+        rank: int,
+        world_size: int,
+        drop_last: bool = True,
     ) -> None:
         self.num_samples = num_samples
         self.global_batch = global_batch
@@ -51,6 +58,9 @@ class ShardedEpochSampler(Sampler[int]):
         self.seed = seed
         self.rank = rank
         self.world_size = world_size
+        self.drop_last = drop_last
+        self.step_sizes = step_sizes(num_samples, global_batch, world_size, drop_last)
+        self.steps = len(self.step_sizes)
         self.epoch = 0
         self.start_step = 0
 
@@ -59,17 +69,23 @@ class ShardedEpochSampler(Sampler[int]):
         self.epoch = epoch
         self.start_step = start_step
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[list[int]]:
         batches = rank_batch_indices(
-            self.num_samples, self.global_batch, self.seed, self.epoch, self.rank, self.world_size
+            self.num_samples,
+            self.global_batch,
+            self.seed,
+            self.epoch,
+            self.rank,
+            self.world_size,
+            self.drop_last,
         )
         for step, indices in enumerate(batches):
             if step >= self.start_step:
-                yield from indices.tolist()
+                yield indices.tolist()
 
     def __len__(self) -> int:
-        steps = self.num_samples // self.global_batch - self.start_step
-        return steps * self.local_batch
+        """Steps left in the epoch (all of them unless resuming from `start_step`)."""
+        return self.steps - self.start_step
 
 
 class ShardSampler(Sampler[int]):
@@ -102,7 +118,7 @@ class DeviceBatches:
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
         """Select the epoch's shuffle; start at `start_step` (a no-op for validation)."""
-        sampler = self.loader.sampler
+        sampler = self.loader.batch_sampler
         if hasattr(sampler, "set_epoch"):
             sampler.set_epoch(epoch, start_step)
         self.start_step = start_step
@@ -110,6 +126,11 @@ class DeviceBatches:
     def __len__(self) -> int:
         """Steps of a whole epoch (also while resuming from `start_step`)."""
         return len(self.loader) + self.start_step
+
+    @property
+    def step_sizes(self) -> list[int]:
+        """The global number of images of each training step of an epoch."""
+        return list(getattr(self.loader.batch_sampler, "step_sizes", []))
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, targets in self.loader:
@@ -120,29 +141,34 @@ class DeviceBatches:
 
 def make_loader(
     dataset: datasets.ImageFolder,
-    sampler: Sampler[int],
     *,
-    batch_size: int,
     num_workers: int,
     device: torch.device,
-    drop_last: bool,
     seed: int,
     rank: int,
+    batch_sampler: Sampler[list[int]] | None = None,
+    sampler: Sampler[int] | None = None,
+    batch_size: int = 1,
 ) -> DataLoader:
-    """A DataLoader over `sampler`; worker augmentation seeds derive from (seed, rank).
+    """A DataLoader over `batch_sampler` (training: one list of indices a step) or over
+    `sampler` in batches of `batch_size` (validation); worker augmentation seeds derive from
+    (seed, rank).
 
     Workers are persistent, so each worker's random stream continues across epochs; with
     `num_workers=0` transforms use the main process's global torch RNG.
     """
+    batching = (
+        {"batch_sampler": batch_sampler}
+        if batch_sampler is not None
+        else {"sampler": sampler, "batch_size": batch_size}
+    )
     return DataLoader(
         dataset,
-        batch_size=batch_size,
-        sampler=sampler,
         num_workers=num_workers,
         pin_memory=device.type == "cuda",
-        drop_last=drop_last,
         persistent_workers=num_workers > 0,
         generator=make_generator(seed, rank, STREAM_WORKERS),
+        **batching,
     )
 
 

@@ -1,10 +1,16 @@
 """Global-batch sharding shared by every loader, so that N processes see what one process sees.
 
 Each epoch the global order is `randperm(num_samples)` from a CPU generator keyed by
-(seed, epoch), identical on every rank. Global batch `i` is `perm[i*B:(i+1)*B]` (the tail that
-does not fill a batch is dropped) and rank `r` takes the `r`-th contiguous slice of size
-`B // world_size` of it. Concatenating the ranks' slices of step `i` in rank order gives exactly
-the single-process batch `i`. Validation uses contiguous, non-overlapping shards instead.
+(seed, epoch), identical on every rank. Global batch `i` is `perm[i*B:(i+1)*B]` and rank `r`
+takes the `r`-th contiguous slice of it (`B // world_size` images of a full batch).
+Concatenating the ranks' slices of step `i` in rank order gives exactly the single-process
+batch `i`. Validation uses contiguous, non-overlapping shards instead.
+
+The last, partial batch (the tail that does not fill a global batch: 16 images of CIFAR's
+50,000 at batch 64) is trained on, as the reference protocol's DataLoader does (782 steps an
+epoch), unless `drop_last`. It is split as evenly as possible into contiguous rank slices, and
+dropped when it holds fewer than `MIN_TAIL_PER_RANK` images per process (BatchNorm cannot train
+on a single image).
 """
 
 from __future__ import annotations
@@ -39,21 +45,44 @@ def epoch_permutation(num_samples: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(num_samples, generator=make_generator(seed, epoch, STREAM_SHUFFLE))
 
 
-def rank_slice(global_batch: int, rank: int, world_size: int) -> slice:
-    """Which positions of a global batch belong to `rank`."""
-    local = per_rank_batch(global_batch, world_size)
-    return slice(rank * local, (rank + 1) * local)
+MIN_TAIL_PER_RANK = 2
+
+
+def rank_slice(step_size: int, rank: int, world_size: int) -> slice:
+    """Which positions of a global batch of `step_size` images belong to `rank`: contiguous,
+    in rank order, as even as possible (exactly `step_size // world_size` when it divides)."""
+    check_rank(rank, world_size)
+    return slice(step_size * rank // world_size, step_size * (rank + 1) // world_size)
+
+
+def steps_per_epoch(num_samples: int, global_batch: int, world_size: int, drop_last: bool) -> int:
+    """Steps of an epoch: the full batches, plus the partial last one when it is kept."""
+    full, tail = divmod(num_samples, global_batch)
+    keep_tail = not drop_last and tail >= MIN_TAIL_PER_RANK * world_size
+    return full + int(keep_tail)
+
+
+def step_sizes(num_samples: int, global_batch: int, world_size: int, drop_last: bool) -> list[int]:
+    """The global number of images of every step of an epoch."""
+    steps = steps_per_epoch(num_samples, global_batch, world_size, drop_last)
+    return [min(global_batch, num_samples - step * global_batch) for step in range(steps)]
 
 
 def rank_batch_indices(
-    num_samples: int, global_batch: int, seed: int, epoch: int, rank: int, world_size: int
+    num_samples: int,
+    global_batch: int,
+    seed: int,
+    epoch: int,
+    rank: int,
+    world_size: int,
+    drop_last: bool = True,
 ) -> Iterator[torch.Tensor]:
-    """The sample indices of this rank for every step of an epoch (drop_last)."""
+    """The sample indices of this rank for every step of an epoch."""
     check_rank(rank, world_size)
-    own = rank_slice(global_batch, rank, world_size)
     perm = epoch_permutation(num_samples, seed, epoch)
-    for step in range(num_samples // global_batch):
-        yield perm[step * global_batch : (step + 1) * global_batch][own]
+    for step, size in enumerate(step_sizes(num_samples, global_batch, world_size, drop_last)):
+        start = step * global_batch
+        yield perm[start : start + size][rank_slice(size, rank, world_size)]
 
 
 def val_shard(num_samples: int, rank: int, world_size: int) -> range:

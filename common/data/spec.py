@@ -27,12 +27,15 @@ class TrainLoader(Protocol):
     """An epoch-based iterator over `(images, targets)` already on the training device.
 
     `images` are float32 `(B, 3, H, W)`, augmented and normalised; `targets` are int64 `(B,)`.
-    `B` is the per-process batch (global batch // world size). `len()` is the number of steps
-    per epoch (the last incomplete global batch is dropped). Call `set_epoch(epoch)` before
-    iterating each epoch: it selects that epoch's shuffle and augmentation. With
+    `B` is the per-process batch (global batch // world size), smaller on the partial last
+    step (see `common.data.sharding`). `len()` is the number of steps per epoch. Call
+    `set_epoch(epoch)` before iterating each epoch: it selects that epoch's shuffle and
+    augmentation. With
     `start_step=k` (resuming) the next iteration yields only steps k.. of that epoch, identical
     to those of an uninterrupted epoch.
     """
+
+    step_sizes: list[int]  # the global number of images of each step of an epoch
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None: ...
 

@@ -15,10 +15,12 @@ def evaluate(
     logits_fn: Callable[[torch.Tensor], torch.Tensor],
     loader: Iterable[tuple[torch.Tensor, torch.Tensor]],
     autocast: Callable[[], object],
+    device: torch.device | str = "cpu",
 ) -> dict[str, float]:
     """Run `logits_fn` over this process's shard of `loader`; sums are all-reduced, so every
-    process returns the metrics of the whole validation set."""
-    acc = EvalAccumulator(n_bins=15)
+    process returns the metrics of the whole validation set. The sums live on `device` (the
+    process's device), so a process whose shard is empty still takes part in the reduction."""
+    acc = EvalAccumulator(n_bins=15, device=device)
     for images, targets in loader:
         with autocast():
             logits = logits_fn(images)

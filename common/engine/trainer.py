@@ -3,9 +3,11 @@
 Each step: the method's `forward_train` returns (logits, {name: loss}); the engine sums the
 losses, back-propagates (with a GradScaler under fp16), steps the optimiser and the
 per-iteration schedule. Each epoch: evaluation, one `metrics.jsonl` line, `last.pt` (atomic) and
-`best.pt`. SIGTERM/SIGINT save the exact position (mid-epoch included) and exit; `--resume`
-continues from it bit-exactly on the CPU. A non-finite loss stops with the step and the losses,
-leaving the last good checkpoint untouched.
+`best.pt`; at the end `final.pt`, the last epoch's student (what distillation recipes load as
+their teacher, as the papers' protocol distils from the last epoch). SIGTERM/SIGINT save the
+exact position (mid-epoch included) and exit; `--resume` continues from it bit-exactly on the
+CPU. A non-finite loss stops with the step and the losses, leaving the last good checkpoint
+untouched.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from common.config.schema import RunConfig
@@ -29,7 +32,7 @@ from common.engine.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from common.engine.evaluate import evaluate, module_logits
 from common.engine.optim import build_optimizer, build_scheduler
 from common.engine.progress import ProgressBar, format_epoch_line, want_bar
-from common.errors import NonFiniteLossError
+from common.errors import ConfigError, NonFiniteLossError
 from common.methods.base import Distiller
 
 # On a GPU, the NaN check and the distributed stop flag cost a host sync: do both this rarely.
@@ -52,6 +55,9 @@ class TrainState:
     train_seconds: float = 0.0
     images_seen: int = 0
     epoch_loss_sums: list[float] = field(default_factory=list)
+    epoch_lr: float = 0.0  # the learning rate of the current epoch's first step
+    last_metrics: dict[str, float] = field(default_factory=dict)  # the latest evaluation
+    extra_best: dict[str, float] = field(default_factory=dict)  # best top-1 of extra networks
     reference: dict[str, float] = field(default_factory=dict)  # teacher accuracy before training
 
 
@@ -107,6 +113,26 @@ class SignalCatcher:
             signal.signal(sig, handler)
 
 
+class TrainedPart(nn.Module):
+    """The method's trained networks as one module, so that DistributedDataParallel syncs the
+    gradients (and broadcasts the buffers) of those alone; the frozen teacher stays outside.
+    Its forward is the method's training forward."""
+
+    def __init__(self, method: Distiller) -> None:
+        super().__init__()
+        self.trained = nn.ModuleDict(method.trained_modules())
+        self._method = [method]  # a list: not registered as a submodule
+
+    def forward(self, *args: Any) -> Any:
+        return self._method[0](*args)
+
+
+def convert_sync_batchnorm(method: Distiller) -> None:
+    """Replace BatchNorm by SyncBatchNorm in every trained network of `method` (in place)."""
+    for name, module in method.trained_modules().items():
+        setattr(method, name, nn.SyncBatchNorm.convert_sync_batchnorm(module))
+
+
 class Trainer:
     """Trains a Distiller on a DataBundle according to a RunConfig, writing `run_dir`."""
 
@@ -127,15 +153,23 @@ class Trainer:
         self.method = distiller.to(device)
         if cfg.train.channels_last:
             self.method = self.method.to(memory_format=torch.channels_last)
+        if cfg.train.sync_bn and dist_info.distributed:
+            if device.type != "cuda":
+                raise ConfigError(
+                    "train.sync_bn=true needs CUDA (SyncBatchNorm runs on GPUs only); "
+                    "set train.sync_bn=false for CPU runs"
+                )
+            convert_sync_batchnorm(self.method)
         self.model: torch.nn.Module = self.method
         if dist_info.distributed:
             ids = [device.index] if device.type == "cuda" else None
-            self.model = DistributedDataParallel(self.method, device_ids=ids)
+            self.model = DistributedDataParallel(TrainedPart(self.method), device_ids=ids)
         if cfg.train.compile:
             for module in self.method.compile_targets():
                 module.compile()  # in place: state-dict keys and the loss code stay as they are
         self.optimizer = build_optimizer(self.method.trainable_parameters(), cfg.optim)
         self.steps_per_epoch = len(data.train)
+        self.step_sizes = list(data.train.step_sizes)
         if self.steps_per_epoch == 0:
             raise ValueError(
                 f"the training set ({data.spec.train_size} images) gives no full batch of "
@@ -161,8 +195,23 @@ class Trainer:
             return images.contiguous(memory_format=torch.channels_last)
         return images
 
-    def _eval_fn(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
-        return lambda images: fn(self._to_input(images))
+    def evaluate(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> dict[str, float]:
+        """`fn` (images -> logits) over the whole validation set (every process's shard)."""
+        return evaluate(
+            lambda images: fn(self._to_input(images)), self.data.val, self.autocast, self.device
+        )
+
+    def evaluate_all(self) -> dict[str, float]:
+        """The student's metrics, and top1/ece/entropy of every other trained network
+        (`extra_eval_models`, e.g. DML's peers) as `top1_<name>`, `ece_<name>`, ..."""
+        self.method.eval()
+        metrics = self.evaluate(self.method.forward_eval)
+        metrics.pop("count", None)
+        for name, module in self.method.extra_eval_models().items():
+            extra = self.evaluate(module_logits(module))
+            for key in ("top1", "ece", "entropy"):
+                metrics[f"{key}_{name}"] = extra[key]
+        return metrics
 
     def _write_json_line(self, record: dict[str, Any]) -> None:
         if self.info.is_main:
@@ -188,6 +237,16 @@ class Trainer:
             "num_classes": self.data.spec.num_classes,
         }
 
+    def student_file(self, top1: float) -> dict[str, Any]:
+        """best.pt / final.pt: the bare student under `model` (loadable as a teacher)."""
+        return {
+            "model": self.method.student.state_dict(),
+            "epoch": self.state.epoch,
+            "top1": top1,
+            "arch": self.cfg.student.name,
+            "num_classes": self.data.spec.num_classes,
+        }
+
     def save_last(self) -> None:
         if self.info.is_main:
             atomic_save(self.checkpoint(), self.run_dir / "last.pt")
@@ -206,12 +265,20 @@ class Trainer:
     def measure_references(self) -> None:
         """Accuracy of the fixed networks (the teacher) before training, logged once."""
         for name, module in self.method.reference_models().items():
-            result = evaluate(self._eval_fn(module_logits(module)), self.data.val, self.autocast)
+            result = self.evaluate(module_logits(module))
             self.state.reference[name] = result["top1"]
             self.log(f"{name}: top1 {result['top1']:.2f}  top5 {result['top5']:.2f} (val)")
 
+    def gradient_weight(self, local_images: int, step: int) -> float:
+        """The factor that makes the processes' averaged gradient equal one process's on a
+        step whose images do not split evenly (only the partial last batch): a process's
+        mean loss counts by its share of the step's images, not as 1 / world size."""
+        if not self.info.distributed or step >= len(self.step_sizes):
+            return 1.0
+        return local_images * self.info.world_size / self.step_sizes[step]
+
     def train_step(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
+        self, images: torch.Tensor, targets: torch.Tensor, epoch: int, step: int = 0
     ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """Forward, backward, optimiser and schedule step; returns the loss names, the summed
         loss and the per-name losses stacked (all detached, still on the device)."""
@@ -219,7 +286,8 @@ class Trainer:
             _, losses = self.model(self._to_input(images), targets, epoch)
             total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(total).backward()
+        weight = self.gradient_weight(images.shape[0], step)
+        self.scaler.scale(total * weight if weight != 1.0 else total).backward()
         if self.cfg.train.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(
@@ -228,13 +296,16 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        stacked = torch.stack([v.detach().float() for v in losses.values()])
+        # Weighted like the gradient, so the processes' logged means equal one process's.
+        stacked = torch.stack([v.detach().float() for v in losses.values()]) * weight
         return list(losses), total.detach(), stacked
 
     def train_epoch(self, epoch: int, catcher: SignalCatcher) -> tuple[list[str], torch.Tensor]:
         """One epoch from `state.step_in_epoch`; returns loss names and their sums."""
-        self.model.train()
+        self.method.train()
         start_step = self.state.step_in_epoch
+        if start_step == 0:
+            self.state.epoch_lr = self.optimizer.param_groups[0]["lr"]
         self.data.train.set_epoch(epoch, start_step=start_step)
         names: list[str] = []
         sums = (
@@ -251,7 +322,7 @@ class Trainer:
         check_every = 1 if self.device.type == "cpu" else SYNC_EVERY
         step = start_step
         for images, targets in self.data.train:
-            names, total, stacked = self.train_step(images, targets, epoch)
+            names, total, stacked = self.train_step(images, targets, epoch, step)
             sums = stacked if sums is None else sums + stacked
             guard.update(self.state.global_step, total, stacked)
             step += 1
@@ -292,7 +363,6 @@ class Trainer:
             )
         else:
             self.measure_references()
-        world_batch = cfg.train.batch_size
         with SignalCatcher() as catcher:
             for epoch in range(self.state.epoch, cfg.train.epochs):
                 if self.device.type == "cuda":
@@ -310,7 +380,7 @@ class Trainer:
                 if self.device.type == "cuda":
                     torch.cuda.synchronize(self.device)
                 seconds = time.perf_counter() - tic
-                images = (self.steps_per_epoch - steps_before) * world_batch
+                images = sum(self.step_sizes[steps_before:])
                 self.state.train_seconds += seconds
                 self.state.images_seen += images
                 all_reduce_sum(sums)
@@ -332,30 +402,18 @@ class Trainer:
         last = epoch + 1 == cfg.train.epochs
         metrics: dict[str, float] = {}
         if last or (epoch + 1) % max(cfg.train.eval_every, 1) == 0:
-            self.model.eval()
-            metrics = evaluate(
-                self._eval_fn(self.method.forward_eval), self.data.val, self.autocast
-            )
-            metrics.pop("count", None)
-            for name, module in self.method.extra_eval_models().items():
-                extra = evaluate(self._eval_fn(module_logits(module)), self.data.val, self.autocast)
-                metrics[f"top1_{name}"] = extra["top1"]
+            metrics = self.evaluate_all()
+            for name in self.method.extra_eval_models():
+                best = max(metrics[f"top1_{name}"], self.state.extra_best.get(name, -1.0))
+                self.state.extra_best[name] = metrics[f"top1_best_{name}"] = best
+            self.state.last_metrics = dict(metrics)
             if metrics["top1"] > self.state.best_top1:
                 self.state.best_top1 = metrics["top1"]
                 self.state.best_epoch = epoch + 1
                 if self.info.is_main:
-                    atomic_save(
-                        {
-                            "model": self.method.student.state_dict(),
-                            "epoch": epoch + 1,
-                            "top1": metrics["top1"],
-                            "arch": cfg.student.name,
-                            "num_classes": self.data.spec.num_classes,
-                        },
-                        self.run_dir / "best.pt",
-                    )
+                    atomic_save(self.student_file(metrics["top1"]), self.run_dir / "best.pt")
             metrics["top1_best"] = self.state.best_top1
-        lr = self.optimizer.param_groups[0]["lr"]
+        lr = self.state.epoch_lr  # the rate the epoch trained with (the schedule has moved on)
         record = {"epoch": epoch + 1, "lr": lr, **metrics, "loss": sum(losses.values()), **losses}
         record.update({"seconds": seconds, "images_per_second": throughput})
         self._write_json_line(record)
@@ -365,9 +423,9 @@ class Trainer:
         self.save_last()
 
     def finish(self) -> dict[str, Any]:
-        """Final metrics of the last epoch's student; written to summary.json."""
-        self.model.eval()
-        final = evaluate(self._eval_fn(self.method.forward_eval), self.data.val, self.autocast)
+        """Final metrics of the last epoch's student (its evaluation at the end of the last
+        epoch, not a second pass); written to summary.json."""
+        final = self.state.last_metrics or self.evaluate_all()
         n_params = sum(p.numel() for p in self.method.student.parameters())
         summary = {
             "name": self.cfg.name,
@@ -385,10 +443,11 @@ class Trainer:
             "student_params": n_params,
             **{f"{k}_top1": v for k, v in self.state.reference.items()},
         }
-        for name, module in self.method.extra_eval_models().items():
-            extra = evaluate(self._eval_fn(module_logits(module)), self.data.val, self.autocast)
-            summary[f"top1_{name}"] = extra["top1"]
+        for name in self.method.extra_eval_models():
+            for key in ("top1", "top1_best", "ece", "entropy"):
+                summary[f"{key}_{name}"] = final.get(f"{key}_{name}")
         if self.info.is_main:
+            atomic_save(self.student_file(final["top1"]), self.run_dir / "final.pt")
             (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         self.log(
             f"done: top1 {summary['top1']:.2f} (best {summary['top1_best']:.2f} at epoch "

@@ -78,6 +78,16 @@ class Distiller(nn.Module):
         with torch.no_grad():
             return self.teacher(images)[0]
 
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The child modules the engine trains (with a parameter that requires gradients): the
+        only ones wrapped in DistributedDataParallel and converted by `train.sync_bn`. The
+        frozen teacher (and any other frozen network) stays outside."""
+        return {
+            name: child
+            for name, child in self.named_children()
+            if child is not self.teacher and any(p.requires_grad for p in child.parameters())
+        }
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         """Everything the engine's optimiser updates (the teacher never)."""
         return [p for p in self.parameters() if p.requires_grad]
