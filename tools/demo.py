@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from common.cli import main as train_main
-from tools.compare import main as compare_main
+from common.report.compare import main as compare_main
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RECIPES = REPO / "tools" / "recipes" / "demo"
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 str(recipe),
                 "--out",
                 str(run_dir),
-                f"teacher.checkpoint={teacher_dir / 'best.pt'}",
+                f"teacher.checkpoint={teacher_dir / 'final.pt'}",
                 *overrides,
             ]
         )
