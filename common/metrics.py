@@ -36,6 +36,7 @@ from torch import Tensor
 
 __all__ = [
     "topk_correct",
+    "topk_correct_tensor",
     "topk_accuracy",
     "expected_calibration_error",
     "CalibrationAccumulator",
@@ -82,12 +83,17 @@ def topk_correct(logits: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5)) ->
         raise ValueError(f"every k must be >= 1, got {tuple(ks)}")
     if logits.shape[0] == 0:
         return [0 for _ in ks]
+    return [int(c) for c in topk_correct_tensor(logits, targets, ks).tolist()]
+
+
+def topk_correct_tensor(logits: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5)) -> Tensor:
+    """`topk_correct` as an int64 tensor on the logits' device, without a host sync."""
     num_classes = logits.shape[1]
     maxk = min(max(ks), num_classes)
     top = logits.topk(maxk, dim=1).indices  # (N, maxk)
     hit = top.eq(targets.view(-1, 1).to(top.device))  # (N, maxk), at most one True per row
     cum = hit.cumsum(dim=1)  # cum[:, j] = 1 if the target is within the first j+1
-    return [int(cum[:, min(k, num_classes) - 1].sum().item()) for k in ks]
+    return torch.stack([cum[:, min(k, num_classes) - 1].sum() for k in ks])
 
 
 def topk_accuracy(logits: Tensor, targets: Tensor, ks: Sequence[int] = (1, 5)) -> list[float]:
@@ -297,14 +303,14 @@ class EvalAccumulator:
             self._head = self._head.to(logits.device)
             self._device_fixed = True
         dev = self._head.device
-        c1, c5 = topk_correct(logits, targets, (1, 5))
-        add = torch.stack(
+        # Every sum stays on the device: no host sync per batch (one when `result` reads).
+        correct = topk_correct_tensor(logits, targets, (1, 5)).to(dev, torch.float64)
+        add = torch.cat(
             [
-                torch.tensor(float(logits.shape[0]), dtype=torch.float64, device=dev),
-                torch.tensor(float(c1), dtype=torch.float64, device=dev),
-                torch.tensor(float(c5), dtype=torch.float64, device=dev),
-                _nll_sum(logits, targets).to(dev),
-                _entropy_sum(logits).to(dev),
+                torch.full((1,), float(logits.shape[0]), dtype=torch.float64, device=dev),
+                correct,
+                _nll_sum(logits, targets).to(dev).view(1),
+                _entropy_sum(logits).to(dev).view(1),
             ]
         )
         self._head += add

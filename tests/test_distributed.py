@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,42 @@ def launch(args: list[str], processes: int) -> None:
         ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("localhost", 0))
+        return sock.getsockname()[1]
+
+
+def launch_two_nodes(args: list[str]) -> None:
+    """Two "nodes" on this machine: two torchrun commands of one process each, meeting through
+    a c10d rendezvous on localhost (as two machines would with --rdzv-endpoint=HOST:PORT)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+    endpoint = f"localhost:{free_port()}"
+    nodes = [
+        subprocess.Popen(
+            [
+                str(TORCHRUN),
+                "--nnodes=2",
+                "--nproc-per-node=1",
+                f"--node-rank={rank}",
+                "--rdzv-backend=c10d",
+                f"--rdzv-endpoint={endpoint}",
+                "--rdzv-id=kdzoo-test",
+                str(HERE / "ddp_worker.py"),
+                *args,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    for node, output in zip(nodes, outputs):
+        assert node.returncode == 0, output[-3000:]
 
 
 def rows(run: Path) -> list[dict]:
@@ -76,3 +113,16 @@ def test_two_processes_agree_with_one_on_a_zoo_model(tmp_path: Path) -> None:
     assert s1["top1"] > 2 * chance and s2["top1"] > 2 * chance
     assert abs(s1["top1"] - s2["top1"]) <= 15.0
     assert abs(rows(one)[0]["ce"] - rows(two)[0]["ce"]) < 0.1
+
+
+def test_two_nodes_train_exactly_like_one_process(tmp_path: Path) -> None:
+    recipe = tiny_recipe(tmp_path, "student: {name: test_plain_convnet}\ntrain: {epochs: 1}\n")
+    one, nodes = tmp_path / "one", tmp_path / "nodes"
+    launch(["--recipe", str(recipe), "--out", str(one)], 1)
+    launch_two_nodes(["--recipe", str(recipe), "--out", str(nodes)])
+    a = torch.load(one / "last.pt", weights_only=True)["model"]
+    b = torch.load(nodes / "last.pt", weights_only=True)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    assert rows(one)[0]["top1"] == rows(nodes)[0]["top1"]
+    assert rows(one)[0]["ce"] == pytest.approx(rows(nodes)[0]["ce"], rel=1e-4)

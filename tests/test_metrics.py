@@ -244,3 +244,19 @@ def test_correlation_disparity_positive_for_different_logits() -> None:
     ref = np.abs(np.corrcoef(a.numpy().T) - np.corrcoef(b.numpy().T)).mean()
     assert correlation_disparity(a, b) == pytest.approx(ref, abs=1e-12)
     assert correlation_disparity(a, b) > 0.0
+
+
+def test_evaluation_accumulates_without_reading_values_on_the_host() -> None:
+    """One sync per validation pass (in `result`), none per batch."""
+    from sync_guard import HostSyncError, forbid_host_syncs
+
+    acc = EvalAccumulator(n_bins=15)
+    logits, targets = torch.randn(32, 10), torch.randint(0, 10, (32,))
+    with forbid_host_syncs():
+        acc.update(logits, targets)
+        acc.update(logits, targets)
+        with pytest.raises(HostSyncError):
+            torch.ones(1).item()
+    result = acc.result()
+    assert result["count"] == 64
+    assert result["top1"] == pytest.approx(topk_accuracy(logits, targets, (1,))[0])
