@@ -8,7 +8,8 @@ downsampled to h x h (`student.resolution`, see `common.methods.resize`), and
 with alpha = 0.5 and T = 10 or 20 (Sec. 4.1). The paper's Eq. 2 has no T^2; the released code
 multiplies the KL by T^2 (as Hinton et al. do), and so does this implementation.
 `teacher_sees_lowres: true` reproduces a quirk of the released code: the teacher is fed the
-downsampled batch too.
+downsampled batch too. The resize does not antialias by default (`antialias: false`, the released
+code's torchvision behaviour; the paper does not say); `antialias: true` is the option.
 
 `lowres`: the supervised baseline of Fig. 2, cross-entropy on the downsampled images.
 """
@@ -35,14 +36,14 @@ class CQKDOptions:
     alpha: float = 0.5
     temperature: float = 10.0  # the paper runs 10 and 20
     teacher_sees_lowres: bool = False  # True: the released code's quirk
-    antialias: bool = True  # see common.methods.resize
+    antialias: bool = False  # released (torchvision < 0.17 tensors); see common.methods.resize
 
 
 @dataclass
 class LowResOptions:
     """The supervised baseline has no hyper-parameter but the resize's antialiasing."""
 
-    antialias: bool = True
+    antialias: bool = False  # as CQKDOptions.antialias
 
 
 def cqkd_loss(

@@ -9,6 +9,10 @@ Per step, on the clean batch (Eq. 7):
           + alpha T^2 (d_value(rows) + d_value(columns))          (Eqs. 5, 8; "value")
           + beta d_rank                                            (Eqs. 6, 9; "rank")
 
+The T^2 factor and the columns' term come from the released code, not from Eqs. 7-8 (which
+have alpha d_value over the rows only); both stay the defaults, as options: `value_t_squared:
+false` and `value_columns: false` together give Eq. 7's plain alpha L_Value.
+
 and, when `augment` is not `none`, the same value and rank terms on an augmented copy of the
 batch passed through student, teacher and pruned teacher ("aug_value", "aug_rank"; no CE on
 it, mixed labels unused; Sec. IV-D). `kl_weight` adds T^2 KL(p_T || p_S) ("kl", off by
@@ -42,9 +46,10 @@ class R2KDOptions:
 
     temperature: float = 4.0
     ce_weight: float = 1.0
-    alpha: float = 2.0  # value term weight (times T^2)
+    alpha: float = 2.0  # value term weight (times T^2 unless value_t_squared is false)
     beta: float = 2.0  # rank term weight
-    value_columns: bool = True  # also the transposed (per-class) Eisen term
+    value_columns: bool = True  # also the transposed (per-class) Eisen term (released)
+    value_t_squared: bool = True  # the value term times T^2 (released); false: Eq. 7's alpha
     rank_mode: str = "soft"  # soft | hard (released: hard, no gradient)
     rank_sharpness: float = DEFAULT_SHARPNESS  # soft rank: on standardised log-probabilities
     prune: str = "unstructured"  # none | unstructured | structured
@@ -197,7 +202,8 @@ class R2KD(Distiller):
         terms: dict[str, torch.Tensor] = {}
         if opts.alpha:
             value = value_term(p_s, p_t, columns=opts.value_columns)
-            terms[f"{prefix}value"] = opts.alpha * temp**2 * value
+            scale = temp**2 if opts.value_t_squared else 1.0
+            terms[f"{prefix}value"] = opts.alpha * scale * value
         if opts.beta:
             rank = rank_distance(p_s, p_t, opts.rank_mode, opts.rank_sharpness)
             terms[f"{prefix}rank"] = opts.beta * rank

@@ -24,6 +24,7 @@ from common.data import build_data
 from common.engine.build import build_distiller, seed_everything
 from common.engine.distributed import DistInfo
 from common.engine.trainer import Trainer
+from common.methods.dml import DML, DMLOptions
 from common.methods.resize import resize_to
 from common.models import build_model
 from cqkd.method import CQKD, CQKDOptions, LowRes, LowResOptions, cqkd_loss
@@ -81,15 +82,50 @@ def test_lowres_baseline_downsamples_without_a_teacher() -> None:
     assert student.sizes == [(12, 12), (12, 12)] and set(losses) == {"ce"}
 
 
-def test_resize_is_bilinear_and_antialiased_by_default() -> None:
+def test_resize_is_bilinear_without_antialiasing_by_default() -> None:
+    """The released code's torchvision (< 0.17) resized tensors without antialiasing: plain
+    bilinear `F.interpolate`; `antialias=True` is today's torchvision tensor Resize."""
     x = torch.arange(16.0).reshape(1, 1, 4, 4)
     assert resize_to(x, 4) is x and resize_to(x, 0) is x
-    # The default is torchvision's tensor Resize (bilinear, antialiased).
-    expected = TF.resize(x, [2, 2], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-    assert torch.allclose(resize_to(x, 2), expected)
     plain = F.interpolate(x, size=(2, 2), mode="bilinear", align_corners=False)
-    assert torch.equal(resize_to(x, 2, antialias=False), plain)
+    assert torch.equal(resize_to(x, 2), plain)
     assert plain[0, 0].tolist() == [[2.5, 4.5], [10.5, 12.5]]  # 2x2 block means at scale 2
+    expected = TF.resize(x, [2, 2], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
+    assert torch.allclose(resize_to(x, 2, antialias=True), expected)
+    assert not torch.allclose(resize_to(x, 2, antialias=True), plain)
+
+
+@pytest.mark.parametrize("options", [CQKDOptions, LowResOptions, DMLOptions])
+def test_every_low_resolution_method_defaults_to_the_released_resize(options) -> None:
+    assert options().antialias is False
+
+
+@pytest.mark.parametrize("antialias", [False, True])
+@pytest.mark.parametrize("method_name", ["cqkd", "lowres", "dml"])
+def test_each_method_passes_its_antialias_option_to_the_resize(
+    method_name: str, antialias: bool
+) -> None:
+    """Training and evaluation inputs (DML's peers included) are `resize_to` with the option."""
+    x = torch.randn(2, 3, 16, 16)
+    want = resize_to(x, 8, antialias=antialias)
+    assert not torch.allclose(want, resize_to(x, 8, antialias=not antialias))
+    if method_name == "dml":
+        nets = [SizeSpy(build_model("resnet8", 8)) for _ in range(3)]
+        method = DML(nets[0], nets[1:], DMLOptions(antialias=antialias), resolution=8)
+    else:
+        nets = [SizeSpy(build_model("resnet8", 8))]
+        teacher = build_model("resnet20", 8) if method_name == "cqkd" else None
+        cls, opts = (CQKD, CQKDOptions) if method_name == "cqkd" else (LowRes, LowResOptions)
+        method = cls(nets[0], teacher, opts(antialias=antialias), resolution=8)
+    seen: list[torch.Tensor] = []
+    for net in nets:
+        net.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    method.train()(x, torch.tensor([0, 1]), 0)
+    method.eval().forward_eval(x)
+    for module in method.extra_eval_models().values():
+        module(x)
+    assert len(seen) == 2 * len(nets)  # training: every member; evaluation: every member
+    assert all(torch.equal(inp, want) for inp in seen)
 
 
 def test_eq2_loss_matches_a_hand_computation() -> None:

@@ -20,7 +20,10 @@ import torch
 from tiny_runs import tiny_recipe
 
 from common.cli import main as train
+from common.config import load_recipe, save_config
+from common.methods.resize import resize_to
 from common.metrics import correlation_disparity
+from common.models import build_model
 from r2kd.analysis import (
     disparity,
     entropy_comparison,
@@ -32,6 +35,7 @@ from r2kd.analysis import (
     write_heatmap,
 )
 from r2kd.analysis.images import ANCHORS
+from r2kd.analysis.runs import collect_logits, load_student, read_config
 from tools.r2kd_corr_disparity import main as corr_main
 from tools.r2kd_entropy import main as entropy_main
 
@@ -270,3 +274,46 @@ def test_tools_refuse_runs_on_different_data(tiny_runs: dict[str, Path], tmp_pat
     assert "--labels needs 2 names" in capsys.readouterr().err
     assert entropy_main([str(tmp_path / "missing"), *args]) == 2
     assert "has no config.yaml" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# Low-resolution runs: the analysis feeds the inputs the run saw
+# --------------------------------------------------------------------------------------------
+
+
+class InputSpy(torch.nn.Module):
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net, self.inputs = net, []
+
+    def forward(self, images: torch.Tensor):
+        self.inputs.append(images)
+        return self.net(images)
+
+
+@pytest.mark.parametrize("method", ["lowres", "dml", "kd"])
+@pytest.mark.parametrize("antialias", [False, True])
+def test_a_runs_own_antialias_option_decides_the_analysis_inputs(
+    tmp_path: Path, method: str, antialias: bool
+) -> None:
+    """The student of a low-resolution run is evaluated on `resize_to(images, resolution,
+    <the run's method.antialias>)`, the shared resize of training and evaluation; a method
+    without the option (kd) gets the shared default."""
+    extra = f"student: {{name: resnet8, resolution: 8}}\nmethod: {{name: {method}"
+    extra += "}\n" if method == "kd" else f", antialias: {str(antialias).lower()}}}\n"
+    if method == "kd":
+        extra += "teacher: {name: resnet8}\n"
+    cfg = load_recipe(tiny_recipe(tmp_path, extra))
+    run = tmp_path / "run"
+    run.mkdir()
+    save_config(cfg, run / "config.yaml")
+    torch.save({"model": build_model("resnet8", 8).state_dict()}, run / "best.pt")
+    net = load_student(run, read_config(run), "best", 8, torch.device("cpu"))
+    expected_flag = antialias if method != "kd" else False  # DEFAULT_ANTIALIAS
+    assert (net.resolution, net.antialias) == (8, expected_flag)
+    net.module = spy = InputSpy(net.module)
+    images = torch.randn(3, 3, 16, 16)
+    collect_logits([net], [(images, torch.tensor([0, 1, 2]))])
+    (seen,) = spy.inputs
+    assert torch.equal(seen, resize_to(images, 8, antialias=expected_flag))
+    assert not torch.allclose(seen, resize_to(images, 8, antialias=not expected_flag))

@@ -29,6 +29,7 @@ CONTRACT = {  # the names and defaults other recipes are written against (issue 
     "alpha": 2.0,
     "beta": 2.0,
     "value_columns": True,
+    "value_t_squared": True,
     "rank_mode": "soft",
     "prune": "unstructured",
     "prune_amount": 0.1,
@@ -93,6 +94,27 @@ def test_switches_drop_terms_and_kl_is_available() -> None:
         p_s = F.softmax(method.student(images)[0] / 4, 1)
         rows = value_distance(p_s, F.softmax(z_t / 4, 1))
     assert losses["value"].item() == pytest.approx(32 * rows.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("columns", [True, False])
+def test_value_t_squared_false_gives_eq7s_plain_alpha_value_term(columns: bool) -> None:
+    """The released code multiplies the value term by T^2 (the default); Eq. 7 has alpha alone.
+    With `value_columns: false` as well, the term is Eq. 7-8's alpha * mean_i d_value(rows)."""
+    images, targets = batch()
+    method = make_method(value_t_squared=False, value_columns=columns, temperature=3.0)
+    _, losses = method.forward_train(images, targets, 0)
+    _, released = make_method(value_columns=columns, temperature=3.0).forward_train(
+        images, targets, 0
+    )
+    with torch.no_grad():
+        z_t = method.mix(*method.teacher_pair(images))
+        p_s, p_t = F.softmax(method.student(images)[0] / 3, 1), F.softmax(z_t / 3, 1)
+        value = value_distance(p_s, p_t)
+        if columns:
+            value = value + value_distance(p_s.t(), p_t.t())
+    assert losses["value"].item() == pytest.approx(2 * value.item(), rel=1e-5)
+    assert released["value"].item() == pytest.approx(2 * 9 * value.item(), rel=1e-5)
+    assert losses["rank"].item() == pytest.approx(released["rank"].item(), rel=1e-6)
 
 
 def test_gradient_reaches_the_student_only() -> None:

@@ -9,6 +9,10 @@ DIR/<method>/r<resolution>/ and is skipped when its summary.json exists, so an i
 continues where it stopped. The table (DIR/fig2.md, also printed) and the figure (DIR/fig2.png,
 needs matplotlib: pip install 'kd-zoo[plot]') come from `cqkd.fig2`. `key=value` overrides
 apply to every run, the teacher's included.
+
+Batch size on ImageNet: the released code (distillistic main.py) trains with batch 1024 below
+120 px and 512 from 120 px up; the ImageNet template's runs get that per resolution
+(`RELEASED_BATCH`), before the command line's overrides (so `train.batch_size=...` still wins).
 """
 
 from __future__ import annotations
@@ -29,6 +33,15 @@ PRESETS = {
     "tiny_imagenet": (BASES / "tiny_imagenet" / "resnet32x4_resnet8x4.yaml", [32, 24, 16]),
     "cifar10": (BASES / "cifar10" / "resnet20_resnet8.yaml", [24, 16, 8]),
 }
+
+
+def released_imagenet_batch(resolution: int) -> int:
+    """distillistic's `"batch_size": 1024 if scale < 120 else 512` (0 = full resolution)."""
+    return 1024 if 0 < resolution < 120 else 512
+
+
+# Per-resolution batch sizes of a template: {recipe file: resolution -> train.batch_size}.
+RELEASED_BATCH = {PRESETS["imagenet"][0]: released_imagenet_batch}
 METHOD_OVERRIDES = {
     "baseline": ["method.name=lowres"],
     "dml": ["method.name=dml"],
@@ -58,6 +71,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def batch_overrides(recipe: Path, resolution: int) -> list[str]:
+    """`train.batch_size=N` for a template whose batch follows the resolution, else []."""
+    rule = RELEASED_BATCH.get(recipe.resolve())
+    return [f"train.batch_size={rule(resolution)}"] if rule else []
+
+
 def run_once(recipe: Path, run_dir: Path, overrides: list[str]) -> int:
     """Train one run unless it already finished; a half-written run is started again."""
     if (run_dir / "summary.json").is_file():
@@ -70,13 +89,13 @@ def run_once(recipe: Path, run_dir: Path, overrides: list[str]) -> int:
 
 
 def train_teacher(recipe: Path, out: Path, epochs: int, overrides: list[str]) -> Path | None:
-    """The recipe's teacher architecture trained with CE at full resolution; its best.pt."""
+    """The recipe's teacher architecture trained with CE at full resolution; its final.pt."""
     teacher = load_recipe(recipe, overrides).teacher.name
     extra = ["method.name=vanilla", f"student.name={teacher}", "student.resolution=0"]
     if epochs:
         extra.append(f"train.epochs={epochs}")
-    code = run_once(recipe, out / "teacher", [*overrides, *extra])
-    return None if code else out / "teacher" / "best.pt"
+    code = run_once(recipe, out / "teacher", [*batch_overrides(recipe, 0), *overrides, *extra])
+    return None if code else out / "teacher" / "final.pt"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     for resolution in resolutions:
         for method in args.methods.split(","):
             run_overrides = [
+                *batch_overrides(recipe, resolution),
                 *overrides,
                 *METHOD_OVERRIDES[method],
                 f"student.resolution={resolution}",

@@ -44,7 +44,7 @@ class DMLOptions:
     cohort: int = 3  # m, the student included
     temperature: float = 1.0
     ce_weight: float = 1.0
-    antialias: bool = True  # see common.methods.resize
+    antialias: bool = False  # released (torchvision < 0.17 tensors); see common.methods.resize
 
 
 def mutual_losses(

@@ -5,10 +5,15 @@ same tensor resized to `student.resolution` x `student.resolution` by bilinear i
 with no upsampling back (the zoo's networks pool adaptively). Evaluation resizes the validation
 images the same way, so a student is always measured at the resolution it was trained at.
 
-Antialiasing: the paper says "bilinear tensor resize". torchvision's `Resize` on tensors
-antialiases by default (like PIL), `F.interpolate` does not. Default here: antialias=True, i.e.
-torchvision's tensor `Resize` (a 224 -> 28 shrink without it samples 1 pixel in 8 and aliases);
-the methods' `antialias: false` option gives plain `F.interpolate`.
+Antialiasing. The paper only says the images are downsampled; it does not say whether the
+resize antialiases. The released code (distillistic) applies `torchvision.transforms.Resize`
+to the normalised tensor, and the torchvision of its time resized *tensors* without
+antialiasing (antialias became the tensor default only in torchvision 0.17). Default here, as
+released: `antialias: false`, i.e. plain bilinear `F.interpolate` (a 224 -> 28 shrink then
+samples about 1 pixel in 8 and aliases). `antialias: true` (an option of `cqkd`, `lowres` and
+`dml`) gives today's torchvision tensor `Resize` / PIL behaviour. `DEFAULT_ANTIALIAS` is that
+default; every method passes its own option to `resize_to`, and the R2KD analysis tools
+(`r2kd.analysis.runs`) read the option from a run's config so they see the inputs the run saw.
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ from torch import nn
 
 from common.errors import ConfigError
 
+# The released code's behaviour (torchvision < 0.17 on tensors): no antialiasing.
+DEFAULT_ANTIALIAS = False
 
-def resize_to(images: torch.Tensor, size: int, antialias: bool = True) -> torch.Tensor:
+
+def resize_to(images: torch.Tensor, size: int, antialias: bool = DEFAULT_ANTIALIAS) -> torch.Tensor:
     """`images` (B, C, H, W) resized bilinearly to (size, size); unchanged when `size` is 0 or
-    already the images' size."""
+    already the images' size. `antialias`: see the module docstring (callers pass their
+    method's option)."""
     if size <= 0 or (images.shape[-2] == size and images.shape[-1] == size):
         return images
     return F.interpolate(
@@ -52,7 +61,7 @@ class ResizedInput(nn.Module):
     engine's `extra_eval_models()` evaluation sees them at that resolution too.
     """
 
-    def __init__(self, net: nn.Module, size: int, antialias: bool = True) -> None:
+    def __init__(self, net: nn.Module, size: int, antialias: bool = DEFAULT_ANTIALIAS) -> None:
         super().__init__()
         self.net = net
         self.size = size

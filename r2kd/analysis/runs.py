@@ -4,7 +4,10 @@ A run directory holds `config.yaml` (the resolved recipe, with `teacher.checkpoi
 distillation run) and `best.pt` / `last.pt` with the student's state_dict under `model`.
 Networks come from `common.models.build_model` + `load_weights`, the validation set from
 `common.data.build_data` with the run's own data config (overridable, e.g. `data.root=...`).
-A model with `resolution > 0` (CQKD-style) sees the batch bilinearly resized to that size.
+A model with `resolution > 0` (CQKD-style) sees the batch resized to that size by the same
+function training and evaluation use (`common.methods.resize.resize_to`), with the run's own
+`antialias` option (`cfg.method.options.antialias` where the method has one, else the shared
+default `DEFAULT_ANTIALIAS`), so the analysis of a CQKD or DML run sees the inputs the run saw.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.config import RunConfig, load_saved_config
 from common.config.validate import to_plain
 from common.data import DataBundle, build_data
 from common.errors import UserError
+from common.methods.resize import DEFAULT_ANTIALIAS, resize_to
 from common.models import build_model, load_weights
 
 CHECKPOINTS = ("best", "last")
@@ -34,11 +37,18 @@ class AnalysisError(UserError):
 
 @dataclass
 class Network:
-    """A trained network ready for evaluation, and the input size it expects (0 = as given)."""
+    """A trained network ready for evaluation, the input size it expects (0 = as given) and
+    whether its run resized with antialiasing."""
 
     name: str
     module: nn.Module
     resolution: int = 0
+    antialias: bool = DEFAULT_ANTIALIAS
+
+
+def run_antialias(cfg: RunConfig) -> bool:
+    """The run's resize option: `method.antialias` when its method has one, else the default."""
+    return bool(getattr(cfg.method.options, "antialias", DEFAULT_ANTIALIAS))
 
 
 def pick_device(name: str) -> torch.device:
@@ -59,7 +69,9 @@ def load_student(
         raise AnalysisError(f"{path} not found: is {run_dir} a finished run directory?")
     module = build_model(cfg.student.name, num_classes)
     load_weights(module, path, model_name=cfg.student.name)
-    return Network(cfg.student.name, module.to(device).eval(), cfg.student.resolution)
+    return Network(
+        cfg.student.name, module.to(device).eval(), cfg.student.resolution, run_antialias(cfg)
+    )
 
 
 def read_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
@@ -83,7 +95,7 @@ def load_teacher(
         )
     module = build_model(name, num_classes)
     load_weights(module, checkpoint, model_name=name)
-    return Network(name, module.to(device).eval(), cfg.teacher.resolution)
+    return Network(name, module.to(device).eval(), cfg.teacher.resolution, run_antialias(cfg))
 
 
 def validation_data(cfg: RunConfig, device: torch.device) -> DataBundle:
@@ -107,13 +119,9 @@ def check_same_data(configs: Mapping[str, RunConfig]) -> None:
             )
 
 
-def at_resolution(images: Tensor, resolution: int) -> Tensor:
-    """`images` bilinearly resized to `resolution` x `resolution` (unchanged when 0 or equal)."""
-    if resolution <= 0 or images.shape[-1] == resolution == images.shape[-2]:
-        return images
-    return F.interpolate(
-        images, size=(resolution, resolution), mode="bilinear", align_corners=False
-    )
+def network_input(images: Tensor, net: Network) -> Tensor:
+    """The batch as `net`'s run fed it: `resize_to` at its resolution, with its antialiasing."""
+    return resize_to(images, net.resolution, net.antialias)
 
 
 @torch.no_grad()
@@ -132,7 +140,7 @@ def collect_logits(
     targets: list[Tensor] = []
     for images, labels in loader:
         for key, net in named.items():
-            outputs[key].append(net.module(at_resolution(images, net.resolution))[0].float().cpu())
+            outputs[key].append(net.module(network_input(images, net))[0].float().cpu())
         targets.append(labels.cpu())
     if not targets:
         raise AnalysisError("the validation set is empty")
