@@ -70,7 +70,7 @@ def format_epoch_line(
     if "top1" in metrics:
         line += f"  top1 {metrics['top1']:.2f}  best {metrics.get('top1_best', 0.0):.2f}"
     for key, value in metrics.items():
-        if key.startswith("top1_") and key != "top1_best":
+        if key.startswith("top1_") and not key.startswith("top1_best"):
             line += f"  {key} {value:.2f}"
     line += f"  {seconds:.1f}s  {images_per_second:.0f} img/s"
     return line

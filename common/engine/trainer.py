@@ -37,6 +37,8 @@ from common.methods.base import Distiller
 
 # On a GPU, the NaN check and the distributed stop flag cost a host sync: do both this rarely.
 SYNC_EVERY = 50
+# What is logged of every other trained network (`extra_eval_models`, e.g. DML's peers).
+EXTRA_METRICS = ("top1", "top5", "ece", "nll", "entropy")
 
 
 class TrainingInterrupted(Exception):
@@ -202,14 +204,14 @@ class Trainer:
         )
 
     def evaluate_all(self) -> dict[str, float]:
-        """The student's metrics, and top1/ece/entropy of every other trained network
+        """The student's metrics, and those of every other trained network
         (`extra_eval_models`, e.g. DML's peers) as `top1_<name>`, `ece_<name>`, ..."""
         self.method.eval()
         metrics = self.evaluate(self.method.forward_eval)
         metrics.pop("count", None)
         for name, module in self.method.extra_eval_models().items():
             extra = self.evaluate(module_logits(module))
-            for key in ("top1", "ece", "entropy"):
+            for key in EXTRA_METRICS:
                 metrics[f"{key}_{name}"] = extra[key]
         return metrics
 
@@ -444,7 +446,7 @@ class Trainer:
             **{f"{k}_top1": v for k, v in self.state.reference.items()},
         }
         for name in self.method.extra_eval_models():
-            for key in ("top1", "top1_best", "ece", "entropy"):
+            for key in ("top1_best", *EXTRA_METRICS):
                 summary[f"{key}_{name}"] = final.get(f"{key}_{name}")
         if self.info.is_main:
             atomic_save(self.student_file(final["top1"]), self.run_dir / "final.pt")
