@@ -4,7 +4,14 @@
     python -m r2kd.train --resume DIR [key.sub=value ...]
 
 A mistake a user can make (unknown key, missing data, wrong checkpoint, NaN loss, a run folder
-that already holds a run) ends in one `error:` line naming the problem and the fix, exit code 2.
+that already holds a run, a malformed command line) ends in one `error:` line naming the
+problem and the fix, exit code 2. Everything is checked before the run folder is written: a
+refused `--resume` leaves the run untouched, a refused new run creates no folder (a data file
+that turns out unreadable during training is the exception: it is met only when read).
+
+`--resume DIR` continues the run as it was configured; overrides may change only
+`RESUME_SAFE_KEYS` (where the data lives, how many epochs, the device, logging), since anything
+else would not be the run its last.pt belongs to.
 """
 
 from __future__ import annotations
@@ -13,16 +20,63 @@ import argparse
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Any
 
-from common.config import RunConfig, load_recipe, load_saved_config, save_config
+from common.config import (
+    RunConfig,
+    config_to_dict,
+    load_recipe,
+    load_saved_config,
+    save_config,
+)
 from common.data import build_data
+from common.data.build import check_batch_size, check_name
+from common.data.image_files import original_message
 from common.engine.build import build_distiller, seed_everything
 from common.engine.checkpoint import load_run_checkpoint
-from common.engine.distributed import barrier, cleanup, init_distributed
+from common.engine.distributed import barrier, cleanup, init_distributed, world_size_from_env
 from common.engine.trainer import Trainer, TrainingInterrupted
 from common.errors import ConfigError, ResumeError, UserError
+from common.methods.registry import get_method
+from common.models.registry import check_model_name
+
+# Keys a `--resume` may override: they change where the data is read from, how long the run
+# goes on, the device or the logging, not the experiment its last.pt belongs to.
+RESUME_SAFE_KEYS = (
+    "train.epochs",
+    "train.eval_every",
+    "train.progress",
+    "device",
+    "out_root",
+    "data.root",
+    "data.cache_dir",
+    "data.num_workers",
+    "data.download",
+    "data.val_batch_size",
+    "teacher.checkpoint",
+    "paper",
+)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse whose command-line mistakes raise ConfigError (one `error:` line, exit 2)
+    instead of printing the usage block and exiting."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        raise ConfigError(f"{message} (see {self.prog} --help)")
+
+
+def one_line(err: BaseException) -> str:
+    """The message of `err` on one line: a worker's re-raised traceback gives its last line."""
+    return " ".join(original_message(str(err), type(err).__name__).split())
+
+
+def report(err: UserError, prefix: str = "error") -> int:
+    """Print `prefix: <message>` on stderr, one line; return the exit code 2."""
+    print(f"{prefix}: {one_line(err)}", file=sys.stderr)
+    return 2
 
 
 def git_commit() -> str:
@@ -45,7 +99,7 @@ def git_commit() -> str:
 
 
 def parse_args(argv: list[str] | None, prog: str, default_method: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=prog,
         description=(
             f"Train with a YAML recipe (a recipe without method.name trains '{default_method}')."
@@ -59,8 +113,76 @@ def parse_args(argv: list[str] | None, prog: str, default_method: str) -> argpar
     args = parser.parse_intermixed_args(argv)  # flags may come after the overrides
     if bool(args.recipe) == bool(args.resume):
         parser.error("give exactly one of --recipe FILE or --resume DIR")
+    if args.resume and args.out:
+        parser.error(f"--out cannot be combined with --resume: the run continues in {args.resume}")
     args.default_method = default_method
     return args
+
+
+def changed_keys(before: Any, after: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two plain config trees."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        keys = list(before) + [k for k in after if k not in before]
+        found: list[str] = []
+        for key in keys:
+            found += changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")
+        return found
+    return [] if before == after else [prefix.rstrip(".")]
+
+
+def resume_safe(key: str) -> bool:
+    """Whether a `--resume` may change `key` (see RESUME_SAFE_KEYS)."""
+    return any(key == safe or key.startswith(safe + ".") for safe in RESUME_SAFE_KEYS)
+
+
+def check_resume_overrides(run_dir: Path, saved: RunConfig, cfg: RunConfig) -> None:
+    """Refuse overrides that would make the resumed run another experiment than last.pt's."""
+    before, after = config_to_dict(saved), config_to_dict(cfg)
+    refused = [k for k in changed_keys(before, after) if not resume_safe(k)]
+    if refused:
+        key = refused[0]
+        old, new = _lookup(before, key), _lookup(after, key)
+        more = f" (and {', '.join(refused[1:])})" if refused[1:] else ""
+        raise ResumeError(
+            f"cannot resume {run_dir} with {key}={new}{more}: the run was trained with "
+            f"{key}={old}; drop the override, or start a new run with --recipe and --out. "
+            f"A resume may change only: {', '.join(RESUME_SAFE_KEYS)}"
+        )
+
+
+def _lookup(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def check_resume_state(run_dir: Path, ckpt: Any, cfg: RunConfig) -> None:
+    """Refuse a last.pt that is not a run checkpoint, or a run with no epoch left to train."""
+    state = ckpt.get("state") if isinstance(ckpt, dict) else None
+    if not isinstance(state, dict) or "method" not in ckpt or "epoch" not in state:
+        raise ResumeError(
+            f"cannot resume: {run_dir / 'last.pt'} is not a run checkpoint of this project "
+            "(no training state in it)"
+        )
+    done = int(state["epoch"])  # epochs completed (a SIGTERM'd run is inside the next one)
+    if done >= cfg.train.epochs:
+        raise ResumeError(
+            f"cannot resume {run_dir}: it has already trained {done} epoch(s) and "
+            f"train.epochs={cfg.train.epochs}; to train it longer pass train.epochs=N "
+            f"with N > {done}"
+        )
+
+
+def check_before_start(cfg: RunConfig) -> None:
+    """What can be refused before any data is read: the data set's and the models' names, and
+    the split of the batch over the processes."""
+    check_name(cfg.data.name)
+    if cfg.student.name:
+        check_model_name(cfg.student.name, "student.name")
+    if cfg.teacher.name and get_method(cfg.method.name).needs_teacher:
+        check_model_name(cfg.teacher.name, "teacher.name")
+    check_batch_size(cfg.train.batch_size, world_size_from_env())
 
 
 def resolve_run(args: argparse.Namespace) -> tuple[RunConfig, Path, dict[str, Any] | None]:
@@ -69,18 +191,42 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunConfig, Path, dict[str, An
         run_dir = Path(args.resume)
         if not run_dir.is_dir():
             raise ResumeError(f"cannot resume: {run_dir} is not a directory")
+        if not (run_dir / "config.yaml").is_file():
+            raise ResumeError(
+                f"cannot resume: {run_dir} has no config.yaml, so it is not a run folder; "
+                "give the folder that holds a run's config.yaml and last.pt"
+            )
         cfg = load_saved_config(run_dir / "config.yaml", args.overrides)
-        return cfg, run_dir, load_run_checkpoint(run_dir / "last.pt")
+        if args.overrides:
+            check_resume_overrides(run_dir, load_saved_config(run_dir / "config.yaml"), cfg)
+        check_before_start(cfg)
+        ckpt = load_run_checkpoint(run_dir / "last.pt")
+        check_resume_state(run_dir, ckpt, cfg)
+        return cfg, run_dir, ckpt
     cfg = load_recipe(args.recipe, args.overrides, getattr(args, "default_method", "vanilla"))
     run_dir = (
         Path(args.out) if args.out else Path(cfg.out_root) / cfg.name / f"seed{cfg.train.seed}"
     )
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"the run folder {run_dir} is a file; choose a folder with --out")
     if (run_dir / "last.pt").exists():
         raise ConfigError(
             f"{run_dir} already holds a run (last.pt); continue it with --resume {run_dir}, "
             "or choose another folder with --out (nothing was overwritten)"
         )
+    check_before_start(cfg)
     return cfg, run_dir, None
+
+
+def make_run_dir(run_dir: Path) -> None:
+    """Create the run folder, or say in one line why it cannot be."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"cannot create the run folder {run_dir} ({err.strerror or err}); "
+            "choose another with --out"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,14 +244,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             world_size=info.world_size,
         )
         distiller = build_distiller(cfg, data.spec)
+        trainer = Trainer(cfg, distiller, data, run_dir, info, device)  # refuses before writing
         if info.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
+            make_run_dir(run_dir)
             if resume is None:
                 meta = {"git_commit": git_commit(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
                 save_config(cfg, run_dir / "config.yaml", meta)
                 print(f"run {cfg.name} -> {run_dir}  ({device}, {info.world_size} process(es))")
         barrier()
-        trainer = Trainer(cfg, distiller, data, run_dir, info, device)
         return trainer.fit(resume)
     finally:
         cleanup()
@@ -115,12 +261,10 @@ def main(
     argv: list[str] | None = None, prog: str = "train", default_method: str = "vanilla"
 ) -> int:
     """Parse, run, and turn a user's mistake into one clear line."""
-    args = parse_args(argv, prog, default_method)
     try:
-        run(args)
+        run(parse_args(argv, prog, default_method))
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     except TrainingInterrupted:
         return 130
     return 0

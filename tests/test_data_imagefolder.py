@@ -15,6 +15,7 @@ from common.config.schema import DataConfig
 from common.data import DataError, build_data
 from common.data.decoded_cache import cache_entry
 from common.data.device_loader import DeviceTrainLoader
+from common.data.image_files import UnreadableImageError, original_message
 from common.data.large_images import DeviceBatches, ShardedEpochSampler
 
 CLASSES = ["n01", "n02", "n03"]
@@ -133,3 +134,42 @@ def test_sharded_sampler_resumes_mid_epoch() -> None:
     full = list(sampler)
     sampler.set_epoch(4, start_step=2)
     assert list(sampler) == full[2:] and len(sampler) == len(full) - 2
+
+
+@pytest.mark.parametrize(("size", "workers"), [(16, 0), (96, 0), (96, 1)])
+def test_a_corrupt_image_is_named_in_one_line(tmp_path: Path, size: int, workers: int) -> None:
+    """Small trees are decoded at load time, large ones in DataLoader workers: either way the
+    error is one line naming the file (a worker's traceback text does not reach the message)."""
+    write_tree(tmp_path, size, {"train": 2, "val": 1})
+    bad = tmp_path / "train" / CLASSES[1] / "zz_broken.JPEG"
+    bad.write_bytes(b"\xff\xd8 not really a JPEG" * 50)
+    cfg = DataConfig(
+        name="imagefolder", root=str(tmp_path), image_size=32 if size > 64 else 0,
+        num_workers=workers, cache_dir=str(tmp_path / "cache"),
+    )  # fmt: skip
+    with pytest.raises(UnreadableImageError) as error:
+        bundle = build_data(cfg, batch_size=2, device="cpu", seed=0)
+        bundle.train.set_epoch(0)
+        for _ in bundle.train:
+            pass
+    message = str(error.value)
+    assert str(bad) in message and "\n" not in message and "Traceback" not in message
+    assert isinstance(error.value, DataError)
+
+
+def test_original_message_is_recovered_from_a_worker_traceback() -> None:
+    text = (
+        "Caught UnreadableImageError in DataLoader worker process 0.\nOriginal Traceback "
+        '(most recent call last):\n  File "x.py", line 1, in f\n    raise unreadable()\n'
+        "common.data.image_files.UnreadableImageError: cannot read image file /d/a.jpg (x)\n"
+    )
+    assert str(UnreadableImageError(text)) == "cannot read image file /d/a.jpg (x)"
+    assert original_message("plain", "UnreadableImageError") == "plain"
+
+
+def test_an_empty_class_folder_of_large_images_is_named(tmp_path: Path) -> None:
+    write_tree(tmp_path, 96, {"train": 2, "val": 1})
+    (tmp_path / "train" / "n04").mkdir()
+    cfg = DataConfig(name="imagenet", root=str(tmp_path), image_size=32, num_workers=0)
+    with pytest.raises(DataError, match=r"n04.*every class folder needs at least one image"):
+        build_data(cfg, batch_size=2, device="cpu", seed=0)

@@ -18,6 +18,7 @@ import torch
 import torchvision
 from torch import nn
 
+from common.errors import UserError
 from common.models import CheckpointError, build_model, load_weights, model_names
 
 FIXTURES = Path(__file__).parent / "fixtures" / "reference_keys"
@@ -149,6 +150,7 @@ def test_unknown_model_names_closest_and_lists_valid() -> None:
     with pytest.raises(ValueError) as error:
         build_model("resnet32x5", 100)
     message = str(error.value)
+    assert isinstance(error.value, UserError)  # one `error:` line on the command line
     assert "'resnet32x5'" in message
     assert "Did you mean 'resnet32x4'?" in message
     assert "wrn_40_2" in message and "ShuffleV2" in message

@@ -18,6 +18,7 @@ import argparse
 import itertools
 import json
 import os
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -28,11 +29,14 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import datasets
 from torchvision import transforms as T
 
+from common.cli import ArgumentParser, report
 from common.config.schema import DataConfig
 from common.data import build_data
 from common.data.archives import unpack_once
 from common.data.cifar import find_cifar_tree
 from common.data.normalisation import CIFAR10_STATS
+from common.engine.distributed import check_device
+from common.errors import DataError, UserError
 
 REPO = Path(__file__).resolve().parents[1]
 WARMUP_STEPS = 3
@@ -100,8 +104,11 @@ def bench_data_pipeline(
     """Images/s of ours and of torchvision's DataLoader on the CIFAR-10 tree below `root`."""
     tree = find_cifar_tree(Path(root))
     if tree is None:
-        raise FileNotFoundError(f"no CIFAR-10 ImageFolder tree (train/, test/) below {root}")
-    target = torch.device(device)
+        raise DataError(
+            f"--root {root}: no CIFAR-10 ImageFolder tree (train/<class>/, test/<class>/) "
+            "there or in its cifar10/ folder; give the folder of the unpacked cifar10-jpg archive"
+        )
+    target = check_device(device)
     started = time.perf_counter()
     cfg = DataConfig(name="cifar10", root=str(tree))
     bundle = build_data(cfg, batch_size=batch_size, device=target, seed=0)
@@ -139,17 +146,37 @@ def default_root() -> Path:
     """The shared CIFAR-10 archive, unpacked once into the test cache."""
     shared = Path(os.environ.get("KD_SHARED_DATA") or REPO.parent / "shared" / "data")
     cache = Path(os.environ.get("KD_DATA_CACHE") or "~/.cache/kdzoo/shared").expanduser()
-    return unpack_once(shared / "cifar10-jpg.tar.gz", cache / "cifar10-jpg")
+    archive = shared / "cifar10-jpg.tar.gz"
+    if not archive.is_file():
+        raise DataError(
+            f"no --root given and the shared archive {archive} is missing; give --root DIR "
+            "(a CIFAR-10 JPEG tree) or set KD_SHARED_DATA to the folder holding the archive"
+        )
+    return unpack_once(archive, cache / "cifar10-jpg")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line; a malformed one raises ConfigError (one `error:` line)."""
+    parser = ArgumentParser(prog="python -m tools.bench_data", description=__doc__.splitlines()[0])
     parser.add_argument("--root", default="", help="folder holding the CIFAR-10 JPEG tree")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--workers", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for flag, value, low in (
+        ("--steps", args.steps, 1),
+        ("--batch-size", args.batch_size, 1),
+        ("--workers", args.workers, 0),
+    ):
+        if value < low:
+            parser.error(f"{flag} must be >= {low}, got {value}")
+    return args
+
+
+def bench(args: argparse.Namespace) -> None:
+    """Measure and print the table and the JSON line."""
+    check_device(args.device)
     root = args.root or str(default_root())
     result = bench_data_pipeline(
         root, args.steps, args.batch_size, device=args.device, workers=args.workers
@@ -168,5 +195,14 @@ def main() -> None:
     print(json.dumps(result))
 
 
+def main(argv: list[str] | None = None) -> int:
+    """Parse and measure; a user's mistake ends in one `error:` line (exit code 2)."""
+    try:
+        bench(parse_args(argv))
+    except UserError as err:
+        return report(err)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

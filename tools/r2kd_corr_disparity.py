@@ -26,7 +26,15 @@ from pathlib import Path
 import numpy as np
 from torch import Tensor
 
-from r2kd.analysis.cli import add_common_arguments, file_safe, guarded, run_labels
+from common.cli import ArgumentParser
+from common.engine.distributed import check_device
+from r2kd.analysis.cli import (
+    add_common_arguments,
+    file_safe,
+    guarded,
+    output_folder,
+    run_labels,
+)
 from r2kd.analysis.correlation import Disparity, disparity
 from r2kd.analysis.images import has_matplotlib, write_heatmap
 from r2kd.analysis.runs import (
@@ -34,14 +42,13 @@ from r2kd.analysis.runs import (
     collect_logits,
     load_student,
     load_teacher,
-    pick_device,
     read_config,
     validation_data,
 )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python tools/r2kd_corr_disparity.py",
         description="R2KD Fig. 6: student-teacher disparity of logit correlation matrices.",
     )
@@ -57,9 +64,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def analyse(args: argparse.Namespace) -> dict:
     """Evaluate every run, write the JSON, matrices and images; return the JSON summary."""
     configs = [read_config(run, args.set) for run in args.runs]
+    out = output_folder(args.out, args.runs[0] / "analysis")  # refused before any evaluation
     labels = run_labels(configs, args.runs, args.labels)
     check_same_data(dict(zip(labels, configs)))
-    device = pick_device(args.device)
+    device = check_device(args.device)
     data = validation_data(configs[0], device)
     classes = data.spec.num_classes
     results: dict[str, Disparity] = {}
@@ -79,8 +87,6 @@ def analyse(args: argparse.Namespace) -> dict:
             teacher_logits[key] = logits["teacher"]
         results[label] = disparity(logits["student"], teacher_logits[key])
 
-    out = Path(args.out) if args.out else args.runs[0] / "analysis"
-    out.mkdir(parents=True, exist_ok=True)
     vmax = max(r.max for r in results.values())
     summary = {"vmax": vmax, "runs": {}}
     for label, run in zip(labels, args.runs):
@@ -108,7 +114,7 @@ def analyse(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, analyse; a user's mistake ends in one `error:` line (exit code 2)."""
-    return guarded(analyse, parse_args(argv))
+    return guarded(analyse, lambda: parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ from pathlib import Path
 
 import torch
 
-from r2kd.analysis.cli import add_common_arguments, guarded, run_labels
+from common.cli import ArgumentParser
+from common.engine.distributed import check_device
+from r2kd.analysis.cli import add_common_arguments, guarded, output_folder, run_labels
 from r2kd.analysis.entropy import (
     entropy_comparison,
     most_uncertain_classes,
@@ -42,7 +44,6 @@ from r2kd.analysis.runs import (
     collect_logits,
     load_student,
     load_teacher,
-    pick_device,
     read_config,
     validation_data,
 )
@@ -50,7 +51,7 @@ from r2kd.analysis.tables import class_name, entropy_markdown, write_entropy_csv
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python tools/r2kd_entropy.py",
         description="R2KD Figs. 4/5: student entropy on the teacher's most uncertain samples.",
     )
@@ -68,6 +69,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def analyse(args: argparse.Namespace) -> dict:
     """Evaluate, write every output, print the table; return the JSON summary."""
     configs = [read_config(run, args.set) for run in args.runs]
+    out = output_folder(args.out, args.runs[0] / "analysis")  # refused before any evaluation
     labels = run_labels(configs, args.runs, args.labels)
     check_same_data(dict(zip(labels, configs)))
     first = configs[0]
@@ -76,7 +78,7 @@ def analyse(args: argparse.Namespace) -> dict:
             f"note: the runs name different teachers; using {first.teacher.checkpoint!r}",
             file=sys.stderr,
         )
-    device = pick_device(args.device)
+    device = check_device(args.device)
     data = validation_data(first, device)
     classes = data.spec.num_classes
     teacher = load_teacher(first, classes, device, args.teacher_name, args.teacher_checkpoint)
@@ -89,8 +91,6 @@ def analyse(args: argparse.Namespace) -> dict:
     shown = most_uncertain_classes(rows, args.classes or len(rows))
     names = data.spec.class_names
 
-    out = Path(args.out) if args.out else args.runs[0] / "analysis"
-    out.mkdir(parents=True, exist_ok=True)
     table = entropy_markdown(shown, overall, names)
     title = (
         f"Mean prediction entropy (nats) on the top {args.fraction:.0%} teacher-entropy "
@@ -177,7 +177,7 @@ def write_fig5_csv(
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, analyse; a user's mistake ends in one `error:` line (exit code 2)."""
-    return guarded(analyse, parse_args(argv))
+    return guarded(analyse, lambda: parse_args(argv))
 
 
 if __name__ == "__main__":

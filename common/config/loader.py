@@ -35,23 +35,48 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message as one line: the problem and where (line, column)."""
+    problem = getattr(err, "problem", None) or str(err).strip().splitlines()[-1]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping in the YAML file `path` (`what` names it in messages: 'recipe', ...)."""
+    if path.is_dir():
+        raise ConfigError(f"{what} {path} is a directory, not a YAML file (give the .yaml file)")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{what} {path} is not valid YAML: {yaml_problem(err)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is not a text (YAML) file") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror or err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {path} must be a mapping of keys, got {type(raw).__name__}")
+    return raw
+
+
 def read_recipe_tree(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     """The recipe at `path` with its bases merged in (bases first)."""
     path = path.resolve()
     if path in _seen:
         chain = " -> ".join(str(p) for p in (*_seen, path))
         raise ConfigError(f"recipe bases form a cycle: {chain}")
-    if not path.is_file():
-        raise ConfigError(f"recipe not found: {path} (check the --recipe path)")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"recipe {path} is not valid YAML: {err}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"recipe {path} must be a mapping of keys, got {type(raw).__name__}")
+    if not path.exists():
+        hint = f"named by base: in {_seen[-1]}" if _seen else "check the --recipe path"
+        raise ConfigError(f"recipe not found: {path} ({hint})")
+    raw = read_yaml_mapping(path, "recipe")
     bases = raw.pop("base", None) or []
     if isinstance(bases, str):
         bases = [bases]
+    if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
+        raise ConfigError(
+            f"recipe {path}: 'base' must be a file name or a list of them, got {bases!r}"
+        )
     merged: dict[str, Any] = {}
     for base in bases:
         merged = deep_merge(merged, read_recipe_tree(path.parent / base, (*_seen, path)))
@@ -99,7 +124,13 @@ def recipe_name(path: Path) -> str:
 def _build_method(tree: dict[str, Any], default_method: str) -> MethodConfig:
     from common.methods.registry import get_method, method_names
 
-    section = dict(tree.pop("method", {}) or {})
+    section = tree.pop("method", {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError(
+            f"key 'method' expects a mapping, got {section!r}: write method: {{name: {section}}} "
+            f"in the recipe, or method.name={section} on the command line"
+        )
+    section = dict(section)
     name = str(section.pop("name", default_method))
     try:
         cls = get_method(name)
@@ -113,6 +144,8 @@ def _build_method(tree: dict[str, Any], default_method: str) -> MethodConfig:
     nested = section.pop("options", None)
     if isinstance(nested, dict):
         section = {**nested, **section}
+    elif nested is not None:
+        raise ConfigError(f"key 'method.options' expects a mapping of options, got {nested!r}")
     try:
         options = build_dataclass(cls.Options, section, "method")
     except ConfigError as err:
@@ -175,7 +208,7 @@ def load_saved_config(path: Path, overrides: list[str] | tuple[str, ...] = ()) -
     """Re-read a run directory's config.yaml (for --resume), with overrides."""
     if not path.is_file():
         raise ConfigError(f"no config.yaml in {path.parent}: is it a run directory?")
-    tree = yaml.safe_load(path.read_text()) or {}
+    tree = read_yaml_mapping(path, "run config")
     for meta in ("git_commit", "created"):
         tree.pop(meta, None)
     for text in overrides:

@@ -1,26 +1,36 @@
 """The recipe schema: every key a recipe may set, with its type and default.
 
-A recipe is YAML; `common.config.load_recipe` turns it into a `RunConfig`. Unknown keys and
-wrong types are refused there, so every field below is the complete list of what a user can
-write. Method-specific hyper-parameters live under `method:` and are validated against the
-dataclass the method registers (`common.methods.registry`).
+A recipe is YAML; `common.config.load_recipe` turns it into a `RunConfig`. Unknown keys, wrong
+types, values outside a key's choices (`Literal[...]`) or range (`at_least`, `positive`,
+`ranged`) and a malformed `device` are refused there, each in one line naming the key (see
+`common.config.validate`), so every field below is the complete list of what a user can write
+and what it accepts. Method-specific hyper-parameters live under `method:` and are validated
+against the dataclass the method registers (`common.methods.registry`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from common.config.validate import at_least, matching, positive, ranged
+
+OptimName = Literal["sgd", "adamw"]
+Schedule = Literal["multistep", "cosine", "onecycle", "constant"]
+Amp = Literal["none", "bf16", "fp16"]
+Progress = Literal["auto", "bar", "none"]
+DEVICE_FORM = r"auto|cpu|cuda(:\d+)?|mps"
 
 
 @dataclass
 class SyntheticConfig:
     """The built-in `synthetic` data set (no files): classes grouped into super-classes."""
 
-    num_classes: int = 20
-    num_superclasses: int = 4
-    train_per_class: int = 200
-    val_per_class: int = 50
-    image_size: int = 32
+    num_classes: int = at_least(2, 20)
+    num_superclasses: int = at_least(1, 4)  # at most num_classes
+    train_per_class: int = at_least(1, 200)
+    val_per_class: int = at_least(1, 50)
+    image_size: int = at_least(4, 32)
     seed: int = 0
 
 
@@ -35,16 +45,16 @@ class DataConfig:
 
     name: str = "cifar100"
     root: str = ""
-    subset: int = 0  # first N training images (0 = all), for quick runs
+    subset: int = at_least(0, 0)  # first N training images (0 = all), for quick runs
     drop_last: bool = False  # False: train on the partial last batch too (782 CIFAR steps)
-    val_subset: int = 0  # first N validation images (0 = all)
+    val_subset: int = at_least(0, 0)  # first N validation images (0 = all)
     download: bool = False  # torchvision download for CIFAR (users with a network)
-    image_size: int = 0  # 0 = the data set's native size; else resize once at load time
-    crop_padding: int = -1  # -1 = image_size // 8 (4 on CIFAR, 8 at 64x64)
+    image_size: int = at_least(0, 0)  # 0 = the data set's native size; else resized once at load
+    crop_padding: int = at_least(-1, -1)  # -1 = image_size // 8 (4 on CIFAR, 8 at 64x64)
     flip: bool = True
     randaugment: bool = False  # large-image loader only: RandAugment(2, 9)
-    num_workers: int = 4  # large-image DataLoader workers
-    val_batch_size: int = 256  # global
+    num_workers: int = at_least(0, 4)  # large-image DataLoader workers
+    val_batch_size: int = at_least(1, 256)  # global
     cache_dir: str = ""  # decoded-image cache for folder data sets; "" = ~/.cache/kdzoo
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
 
@@ -53,34 +63,34 @@ class DataConfig:
 class OptimConfig:
     """Optimiser and learning-rate schedule (stepped per iteration)."""
 
-    name: str = "sgd"  # sgd | adamw
-    lr: float = 0.05
-    momentum: float = 0.9
+    name: OptimName = "sgd"
+    lr: float = at_least(0, 0.05)
+    momentum: float = ranged(0.9, ge=0, lt=1)
     nesterov: bool = False
-    weight_decay: float = 5e-4
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    schedule: str = "multistep"  # multistep | cosine | onecycle | constant
-    milestones: list[int] = field(default_factory=lambda: [150, 180, 210])  # epochs
-    gamma: float = 0.1
-    warmup_epochs: float = 0.0  # linear warm-up (multistep, cosine)
-    pct_start: float = 0.1  # onecycle warm-up share
-    min_lr: float = 0.0  # cosine floor
+    weight_decay: float = at_least(0, 5e-4)
+    betas: list[float] = ranged([0.9, 0.999], ge=0, lt=1)
+    schedule: Schedule = "multistep"
+    milestones: list[int] = at_least(0, [150, 180, 210])  # epochs
+    gamma: float = positive(0.1)
+    warmup_epochs: float = at_least(0, 0.0)  # linear warm-up (multistep, cosine)
+    pct_start: float = ranged(0.1, ge=0, le=1)  # onecycle warm-up share
+    min_lr: float = at_least(0, 0.0)  # cosine floor
 
 
 @dataclass
 class TrainConfig:
     """The training loop."""
 
-    epochs: int = 240
-    batch_size: int = 64  # global; divided by the number of processes
+    epochs: int = at_least(1, 240, why="a run trains at least one epoch; 0 would train nothing")
+    batch_size: int = at_least(1, 64)  # global; divided by the number of processes
     seed: int = 0
-    amp: str = "none"  # none | bf16 | fp16
+    amp: Amp = "none"
     channels_last: bool = False
     compile: bool = False
-    eval_every: int = 1
-    grad_clip: float = 0.0  # 0 = off
+    eval_every: int = at_least(1, 1)  # epochs
+    grad_clip: float = at_least(0, 0.0)  # 0 = off
     sync_bn: bool = False  # SyncBatchNorm for the trained networks under torchrun (CUDA)
-    progress: str = "auto"  # auto | bar | none
+    progress: Progress = "auto"
 
 
 @dataclass
@@ -89,7 +99,7 @@ class ModelConfig:
 
     name: str = ""
     checkpoint: str = ""
-    resolution: int = 0  # 0 = the data's size; else the input is resized to this (CQKD)
+    resolution: int = at_least(0, 0)  # 0 = the data's size; else inputs resized to this (CQKD)
 
 
 @dataclass
@@ -115,7 +125,7 @@ class RunConfig:
     """A whole recipe."""
 
     name: str = ""  # defaults to the recipe's path below recipes/ (without .yaml)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    device: str = matching(DEVICE_FORM, "auto", "auto, cpu, cuda, cuda:N or mps")  # auto: GPU/CPU
     out_root: str = "runs"
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

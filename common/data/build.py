@@ -7,6 +7,7 @@ style trees go through a torchvision DataLoader (`large_images`).
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from common.data.small_folder import load_class_tree
 from common.data.spec import DataBundle, DataSpec
 from common.data.synthetic import make_synthetic, pixel_stats
 from common.data.tiny_imagenet import load_tiny_imagenet
-from common.errors import DataError
+from common.errors import ConfigError, DataError
 
 DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "imagenet", "imagefolder", "synthetic")
 DATASETS += FGVR_DATASETS  # cub200, stanford_dogs, mit67, stanford40 (R2KD Table IV)
@@ -54,19 +55,36 @@ def build_data(
 ) -> DataBundle:
     """The train and val loaders of `cfg` for process `rank` of `world_size`.
 
-    `batch_size` is global; each process gets `batch_size // world_size` (ValueError unless it
-    divides). Raises `DataError` when the data cannot be found.
+    `batch_size` is global; each process gets `batch_size // world_size` (`ConfigError`, a
+    ValueError, unless it divides). Raises `DataError` when the data cannot be found or read.
     """
     device = torch.device(device)
     check_rank(rank, world_size)
-    per_rank_batch(batch_size, world_size)
-    if cfg.name not in DATASETS:
-        raise DataError(f"unknown data set {cfg.name!r}; choose one of {', '.join(DATASETS)}")
+    check_batch_size(batch_size, world_size)
+    check_name(cfg.name)
     if cfg.name in ("imagenet", *FGVR_DATASETS) or (
         cfg.name == "imagefolder" and not has_small_images(folder_root(cfg))
     ):
         return build_large(cfg, batch_size, device, seed, rank, world_size)
     return build_small(cfg, batch_size, device, seed, rank, world_size)
+
+
+def check_name(name: str) -> None:
+    """Refuse a `data.name` that is not one of DATASETS, naming the nearest one."""
+    if name not in DATASETS:
+        guess = difflib.get_close_matches(name, DATASETS, n=1, cutoff=0.5)
+        hint = f"; did you mean '{guess[0]}'?" if guess else ""
+        raise DataError(
+            f"unknown data set data.name={name!r}{hint} (choose one of {', '.join(DATASETS)})"
+        )
+
+
+def check_batch_size(batch_size: int, world_size: int) -> None:
+    """`sharding.per_rank_batch`'s refusal as a ConfigError naming train.batch_size."""
+    try:
+        per_rank_batch(batch_size, world_size)
+    except ValueError as err:
+        raise ConfigError(f"train.batch_size={batch_size}: {err}") from None
 
 
 def folder_root(cfg: DataConfig) -> Path:

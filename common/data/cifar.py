@@ -15,6 +15,7 @@ from common.data.cifar_pickle import find_pickle_folder, load_cifar_pickles
 from common.data.file_tree import class_folders
 from common.data.roots import data_error
 from common.data.small_folder import load_class_tree
+from common.errors import DataError
 
 CIFAR_CLASSES = {"cifar10": 10, "cifar100": 100}
 
@@ -33,8 +34,15 @@ def download_cifar(root: Path, name: str) -> None:
     from torchvision import datasets
 
     dataset = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-    for train in (True, False):
-        dataset(str(root), train=train, download=True)
+    try:
+        for train in (True, False):
+            dataset(str(root), train=train, download=True)
+    except (OSError, RuntimeError) as err:  # no network, a refused write, a bad archive
+        reason = " ".join(str(err).split())
+        raise DataError(
+            f"{name}: data.download=true could not download into {root} ({reason}); "
+            "download it by hand, or fix the network and run again"
+        ) from None
 
 
 def load_cifar(

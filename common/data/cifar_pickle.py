@@ -81,8 +81,17 @@ def load_cifar_pickles(folder: Path, name: str) -> tuple[ImageArrays, ImageArray
 def _unpickle(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"CIFAR pickle file missing: {path}")
-    with open(path, "rb") as handle:
-        entry = pickle.load(handle, encoding="latin1")
+    try:
+        with open(path, "rb") as handle:
+            entry = pickle.load(handle, encoding="latin1")
+    except Exception as err:  # truncated or foreign file: UnpicklingError, EOFError, ...
+        reason = " ".join(str(err).split()) or type(err).__name__
+        raise DataError(
+            f"CIFAR pickle file {path} cannot be read ({reason}); replace it with the "
+            "original file (or delete the folder and use data.download=true)"
+        ) from None
+    if not isinstance(entry, dict):
+        raise DataError(f"CIFAR pickle file {path} holds a {type(entry).__name__}, not a batch")
     return {_text(k): v for k, v in entry.items()}
 
 

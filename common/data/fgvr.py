@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from common.data.fgvr_layouts import LAYOUTS, fgvr_error, find_fgvr_root
 from common.data.fgvr_lists import READERS, Sample, SplitLists
+from common.data.image_files import open_rgb
 from common.data.large_images import train_transform, val_transform
 
 FGVR_DATASETS = tuple(LAYOUTS)  # ("cub200", "stanford_dogs", "mit67", "stanford40")
@@ -47,8 +48,7 @@ class ListImageDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor | Image.Image, int]:
         path, label = self.samples[index]
-        with open(path, "rb") as fh:
-            image = Image.open(fh).convert("RGB")
+        image = open_rgb(path)  # a file PIL cannot read is named in one line
         return (self.transform(image) if self.transform else image), label
 
 

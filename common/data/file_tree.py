@@ -6,6 +6,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from common.errors import DataError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
@@ -42,6 +44,9 @@ def fingerprint(paths: list[str]) -> str:
     """A digest of the paths with their sizes and modification times (changes when any does)."""
     digest = hashlib.sha256()
     for path in paths:
-        stat = os.stat(path)
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            raise DataError(f"image file {path} is listed but missing; restore it") from None
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()

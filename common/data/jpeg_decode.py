@@ -1,6 +1,7 @@
 """Decode many small image files (JPEG, PNG, ...) into one uint8 array, with worker processes.
 
-PIL does the decoding; greyscale, palette and CMYK images are converted to RGB. Files whose size
+PIL does the decoding; greyscale, palette and CMYK images are converted to RGB, and a file it
+cannot read stops with one error naming it (`common.data.image_files`). Files whose size
 differs from the requested square size are resized with PIL's antialiased bilinear filter.
 """
 
@@ -14,14 +15,15 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from PIL import Image
 
+from common.data.image_files import image_size, open_rgb
+
 CHUNK_FILES = 1000
 SERIAL_BELOW = 2000  # a worker pool costs more than it saves for fewer files than this
 
 
 def decode_rgb(path: str, size: int) -> np.ndarray:
-    """One image as uint8 (size, size, 3) RGB."""
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
+    """One image as uint8 (size, size, 3) RGB (`UnreadableImageError` naming a bad file)."""
+    rgb = open_rgb(path)
     if rgb.size != (size, size):
         rgb = rgb.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(rgb, dtype=np.uint8)
@@ -60,6 +62,6 @@ def decode_files(paths: Sequence[str], size: int, workers: int | None = None) ->
 
 
 def image_size_of(path: str) -> tuple[int, int]:
-    """(width, height) of an image file, read from its header."""
-    with Image.open(path) as image:
-        return image.size
+    """(width, height) of an image file, read from its header (`UnreadableImageError` naming a
+    file that is not an image)."""
+    return image_size(path)

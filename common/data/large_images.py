@@ -19,8 +19,10 @@ from torchvision import datasets
 from torchvision import transforms as T
 
 from common.data.device_augment import channel_stats, normalise
+from common.data.image_files import open_rgb
 from common.data.seeding import STREAM_WORKERS, make_generator
 from common.data.sharding import per_rank_batch, rank_batch_indices, step_sizes, val_shard
+from common.errors import DataError
 
 
 def train_transform(size: int, flip: bool, randaugment: bool) -> T.Compose:
@@ -172,13 +174,24 @@ def make_loader(
     )
 
 
+def image_folder(split_dir: Path, transform: T.Compose) -> datasets.ImageFolder:
+    """torchvision's ImageFolder of `split_dir`, reading files with `image_files.open_rgb` (a
+    file that cannot be read is named in one line, also from a worker); a class folder without
+    images is a DataError naming it."""
+    try:
+        return datasets.ImageFolder(str(split_dir), transform=transform, loader=open_rgb)
+    except FileNotFoundError as err:  # "Found no valid file for the class ..." / no classes
+        reason = " ".join(str(err).split())
+        raise DataError(
+            f"{split_dir.resolve()}: {reason}; every class folder needs at least one image"
+        ) from None
+
+
 def image_folder_splits(
     root: Path, size: int, flip: bool, randaugment: bool
 ) -> tuple[datasets.ImageFolder, datasets.ImageFolder]:
     """(train, val) ImageFolder data sets of `root/train` and `root/val` (or `root/test`)."""
     val_dir = root / "val" if (root / "val").is_dir() else root / "test"
-    train = datasets.ImageFolder(
-        str(root / "train"), transform=train_transform(size, flip, randaugment)
-    )
-    val = datasets.ImageFolder(str(val_dir), transform=val_transform(size))
+    train = image_folder(root / "train", train_transform(size, flip, randaugment))
+    val = image_folder(val_dir, val_transform(size))
     return train, val

@@ -44,6 +44,8 @@ def resolve_root(name: str, configured: str, download: bool = False) -> Path:
             name, "(none)", "no data root given: data.root is empty and DATA_ROOT is not set"
         )
     path = Path(root).expanduser()
+    if path.is_file():
+        raise data_error(name, path.resolve(), "the data root is a file, not a folder")
     if download and name in DOWNLOADABLE:
         return path
     if not path.is_dir():

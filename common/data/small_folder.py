@@ -16,6 +16,7 @@ from common.data.arrays import ImageArrays
 from common.data.decoded_cache import cached_arrays
 from common.data.file_tree import fingerprint, list_class_tree
 from common.data.jpeg_decode import decode_files, image_size_of
+from common.errors import DataError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,7 +42,10 @@ def decode_split(
     fingerprint. The returned `files` are relative to `key_root`.
     """
     if not files:
-        raise ValueError(f"no image files for {tag} below {key_root}")
+        raise DataError(
+            f"{tag}: no image files below {key_root.resolve()} (expected <class>/<image> "
+            "files there); check data.root"
+        )
     native = min(image_size_of(files[0]))
     key = {
         "root": str(key_root.resolve()),

@@ -24,6 +24,7 @@ import torch
 from common.config.schema import SyntheticConfig
 from common.data.arrays import ImageArrays
 from common.data.seeding import STREAM_SYNTHETIC, make_generator
+from common.errors import DataError
 
 SUPER_WAVES, SUPER_FREQUENCIES, SUPER_AMPLITUDE = 4, (1, 2), 0.22
 CLASS_WAVES, CLASS_FREQUENCIES, CLASS_AMPLITUDE = 8, (2, 6), 0.10
@@ -120,6 +121,11 @@ def make_synthetic(cfg: SyntheticConfig) -> tuple[ImageArrays, ImageArrays]:
     Images are ordered by class. Train and val use separate generators, so changing
     `val_per_class` leaves the training images unchanged.
     """
+    if not 1 <= cfg.num_superclasses <= cfg.num_classes:
+        raise DataError(
+            f"data.synthetic.num_superclasses={cfg.num_superclasses} must be between 1 and "
+            f"data.synthetic.num_classes={cfg.num_classes}"
+        )
     world = SyntheticWorld(cfg)
     names = [f"s{group}_c{c}" for c, group in enumerate(world.groups)]
     splits = []

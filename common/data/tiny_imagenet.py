@@ -46,6 +46,8 @@ def train_files(folder: Path, wnids: list[str]) -> tuple[list[str], list[int]]:
     labels: list[int] = []
     for label, wnid in enumerate(wnids):
         images = os.path.join(folder, "train", wnid, "images")
+        if not os.path.isdir(images):
+            raise data_error("tiny_imagenet", folder.resolve(), f"no folder {images}")
         names = sorted(n for n in os.listdir(images) if n.upper().endswith(".JPEG"))
         found = [os.path.join(images, n) for n in names]
         files.extend(found)

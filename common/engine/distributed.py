@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from common.errors import DeviceError
+
 
 @dataclass
 class DistInfo:
@@ -30,18 +32,65 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """'auto' -> the local CUDA device when present, else CPU; anything else as given."""
+def check_device(name: str, local_rank: int = 0) -> torch.device:
+    """The device `name` means on this machine ('auto' -> the local CUDA device when present,
+    else CPU), without selecting it.
+
+    Raises `DeviceError` naming the value and the fix for a device this machine lacks (CUDA
+    without a visible GPU, a GPU index past the last one, MPS off Apple silicon) or a name
+    that is no device at all.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(
+            f"device={name!r} is not a device: use device=auto, cpu, cuda or cuda:N"
+        ) from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is visible")
+            raise DeviceError(
+                f"device={name} was asked for but no CUDA GPU is visible on this machine; "
+                "use device=cpu, or device=auto (the GPU when there is one, else the CPU)"
+            )
         if device.index is None:
             device = torch.device("cuda", local_rank)
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            fix = (
+                "start at most one process per GPU (torchrun --nproc_per_node)"
+                if name == "cuda"
+                else "use device=cuda or device=auto"
+            )
+            raise DeviceError(
+                f"device={device} was asked for but this machine has {count} CUDA GPU(s) "
+                f"(cuda:0 to cuda:{count - 1}); {fix}"
+            )
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise DeviceError(
+            f"device={name} was asked for but MPS is not available on this machine; "
+            "use device=cpu or device=auto"
+        )
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise DeviceError(f"device={name!r} is not supported: use device=auto, cpu or cuda")
+    return device
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """`check_device`, and the CUDA device selected as the current one."""
+    device = check_device(name, local_rank)
+    if device.type == "cuda":
         torch.cuda.set_device(device)
     return device
+
+
+def world_size_from_env() -> int:
+    """The number of processes of this job: torchrun's WORLD_SIZE, else 1."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
 
 
 def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:

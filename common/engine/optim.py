@@ -16,16 +16,22 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 from common.config.schema import OptimConfig
 from common.errors import ConfigError
 
-OPTIMIZERS = ("sgd", "adamw")
-SCHEDULES = ("multistep", "cosine", "onecycle", "constant")
-
 
 def build_optimizer(
     params: Iterable[torch.nn.Parameter], cfg: OptimConfig
 ) -> torch.optim.Optimizer:
-    """SGD (momentum, weight decay, optional Nesterov) or AdamW from the recipe."""
+    """SGD (momentum, weight decay, optional Nesterov) or AdamW from the recipe.
+
+    `optim.name` and `optim.schedule` are the schema's Literal choices, checked when the recipe
+    is read (`common.config.validate`).
+    """
     params = list(params)
     if cfg.name == "sgd":
+        if cfg.nesterov and cfg.momentum == 0:
+            raise ConfigError(
+                "optim.nesterov=true needs a momentum: set optim.momentum > 0 (e.g. 0.9) "
+                "or optim.nesterov=false"
+            )
         return torch.optim.SGD(
             params,
             lr=cfg.lr,
@@ -33,11 +39,9 @@ def build_optimizer(
             weight_decay=cfg.weight_decay,
             nesterov=cfg.nesterov,
         )
-    if cfg.name == "adamw":
-        return torch.optim.AdamW(
-            params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
-        )
-    raise ConfigError(f"optim.name '{cfg.name}' is not one of {', '.join(OPTIMIZERS)}")
+    return torch.optim.AdamW(
+        params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+    )
 
 
 def lr_factor(cfg: OptimConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:
@@ -62,6 +66,4 @@ def build_scheduler(
     total = max(1, steps_per_epoch * epochs)
     if cfg.schedule == "onecycle":
         return OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total + 1, pct_start=cfg.pct_start)
-    if cfg.schedule not in SCHEDULES:
-        raise ConfigError(f"optim.schedule '{cfg.schedule}' is not one of {', '.join(SCHEDULES)}")
     return LambdaLR(optimizer, lambda step: lr_factor(cfg, step, steps_per_epoch, total))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from common.config.validate import at_least, positive
 from common.methods.base import Distiller
 from common.methods.registry import register_method
 
@@ -57,11 +58,11 @@ def dkd_loss(
 class DKDOptions:
     """Hyper-parameters of DKD (Zhao et al. 2022, Sec. 4)."""
 
-    ce_weight: float = 1.0
-    alpha: float = 1.0
-    beta: float = 8.0
-    temperature: float = 4.0
-    warmup_epochs: int = 20
+    ce_weight: float = at_least(0, 1.0)
+    alpha: float = at_least(0, 1.0)
+    beta: float = at_least(0, 8.0)
+    temperature: float = positive(4.0)
+    warmup_epochs: int = at_least(0, 20)  # 0 = no ramp
 
 
 @register_method("dkd")

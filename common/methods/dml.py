@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.config.validate import at_least, positive
 from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
@@ -41,9 +42,9 @@ from common.models import build_model
 class DMLOptions:
     """Hyper-parameters of DML (CQKD Sec. 4.1: m = 3, T = 1)."""
 
-    cohort: int = 3  # m, the student included
-    temperature: float = 1.0
-    ce_weight: float = 1.0
+    cohort: int = at_least(2, 3, why="the student and at least one peer")  # m, student included
+    temperature: float = positive(1.0)
+    ce_weight: float = at_least(0, 1.0)
     antialias: bool = False  # released (torchvision < 0.17 tensors); see common.methods.resize
 
 

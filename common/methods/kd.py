@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from common.config.validate import at_least, positive
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
 from common.methods.registry import register_method
@@ -20,9 +21,9 @@ from common.methods.registry import register_method
 class KDOptions:
     """Hyper-parameters of KD."""
 
-    temperature: float = 4.0
-    ce_weight: float = 0.1
-    kd_weight: float = 0.9
+    temperature: float = positive(4.0)
+    ce_weight: float = at_least(0, 0.1)
+    kd_weight: float = at_least(0, 0.9)
 
 
 @register_method("kd")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from common.config.validate import ranged
 from common.methods.base import Distiller
 from common.methods.registry import register_method
 
@@ -15,7 +16,7 @@ from common.methods.registry import register_method
 class VanillaOptions:
     """Label smoothing 0 reproduces the papers' teacher training."""
 
-    label_smoothing: float = 0.0
+    label_smoothing: float = ranged(0.0, ge=0, lt=1)
 
 
 @register_method("vanilla")

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from common.errors import ConfigError
 from common.models import (
     imagenet,
     mobilenetv2,
@@ -89,14 +90,28 @@ def register_model(name: str, factory: ModelFactory) -> None:
     _ALL_MODELS[name] = factory
 
 
+def unknown_model_message(name: str, key: str = "") -> str:
+    """One line: the unknown model (and the recipe key naming it), the nearest zoo name, all."""
+    where = f"{key} " if key else "model "
+    return (
+        f"unknown {where}{name!r}. Did you mean {closest_model_name(name)!r}? "
+        f"Valid models: {', '.join(_ALL_MODELS)}"
+    )
+
+
+def check_model_name(name: str, key: str = "") -> None:
+    """Raise ConfigError (naming `key`, e.g. ``student.name``) unless ``name`` is in the zoo."""
+    if name not in _ALL_MODELS:
+        raise ConfigError(unknown_model_message(name, key))
+
+
 def build_model(name: str, num_classes: int) -> nn.Module:
-    """Build zoo model ``name`` with a ``num_classes``-way classifier (random init)."""
-    factory = _ALL_MODELS.get(name)
-    if factory is None:
-        raise ValueError(
-            f"Unknown model {name!r}. Did you mean {closest_model_name(name)!r}? "
-            f"Valid models: {', '.join(_ALL_MODELS)}"
-        )
+    """Build zoo model ``name`` with a ``num_classes``-way classifier (random init).
+
+    An unknown ``name`` raises ``ConfigError`` (a ``ValueError``) with the nearest zoo name.
+    """
+    check_model_name(name)
+    factory = _ALL_MODELS[name]
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     return factory(num_classes)

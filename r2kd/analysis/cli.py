@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from common.cli import report
 from common.config import RunConfig
+from common.engine.distributed import check_device
 from common.errors import UserError
 from r2kd.analysis.runs import CHECKPOINTS, AnalysisError
 
@@ -50,11 +51,37 @@ def file_safe(label: str) -> str:
     return re.sub(r"[^\w.-]+", "_", label)
 
 
-def guarded(body: Callable[[argparse.Namespace], object], args: argparse.Namespace) -> int:
-    """Run `body(args)`; a user's mistake becomes one `error:` line and exit code 2."""
+def output_folder(out: str | Path | None, default: Path) -> Path:
+    """`out` (or `default`), created; one line when it is a file or cannot be created."""
+    path = Path(out) if out else default
+    if path.exists() and not path.is_dir():
+        raise AnalysisError(f"--out {path} is a file; give a folder for the outputs")
     try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AnalysisError(
+            f"cannot create the output folder {path} ({err.strerror or err}); "
+            "choose another with --out"
+        ) from None
+    return path
+
+
+def guarded(
+    body: Callable[[argparse.Namespace], object],
+    args: argparse.Namespace | Callable[[], argparse.Namespace],
+) -> int:
+    """Run `body(args)`; a user's mistake becomes one `error:` line and exit code 2.
+
+    `args` may be the parsing function itself, so that a malformed command line (the tools'
+    parsers are `common.cli.ArgumentParser`s) is reported the same way; `--device` is checked
+    against this machine before anything is read.
+    """
+    try:
+        if callable(args):
+            args = args()
+        if getattr(args, "device", None):
+            check_device(args.device)
         body(args)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return report(err)
     return 0
