@@ -14,7 +14,7 @@ install:  ## create .venv and install the project (editable) with its dev tools
 	$(VENV)/bin/pip install --upgrade pip
 	$(VENV)/bin/pip install $(TORCH)
 	rm -rf kd_zoo.egg-info  # stale metadata would hide new entry points (methods, bench sections)
-	$(VENV)/bin/pip install -e '.[dev,plot]'
+	$(VENV)/bin/pip install -e '.[dev,plot,tb]'
 
 test:  ## the whole test suite (CPU)
 	$(PY) -m pytest -q

@@ -38,6 +38,7 @@ from common.engine.build import build_distiller, seed_everything
 from common.engine.checkpoint import load_run_checkpoint
 from common.engine.distributed import barrier, cleanup, init_distributed, world_size_from_env
 from common.engine.trainer import Trainer, TrainingInterrupted
+from common.engine.writers import console_logger
 from common.errors import ConfigError, ResumeError, UserError
 from common.methods.registry import get_method
 from common.models.registry import check_model_name
@@ -56,6 +57,8 @@ RESUME_SAFE_KEYS = (
     "data.download",
     "data.val_batch_size",
     "teacher.checkpoint",
+    "teacher.weights",
+    "log",
     "paper",
 )
 
@@ -233,6 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """Build everything from the arguments and train."""
     cfg, run_dir, resume = resolve_run(args)
     info, device = init_distributed(cfg.device)
+    logger = console_logger(info.is_main)  # methods' messages (R2KD's prune report) too
     try:
         seed_everything(cfg.train.seed)
         data = build_data(
@@ -250,7 +254,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if resume is None:
                 meta = {"git_commit": git_commit(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
                 save_config(cfg, run_dir / "config.yaml", meta)
-                print(f"run {cfg.name} -> {run_dir}  ({device}, {info.world_size} process(es))")
+                logger.info(
+                    f"run {cfg.name} -> {run_dir}  ({device}, {info.world_size} process(es))"
+                )
         barrier()
         return trainer.fit(resume)
     finally:

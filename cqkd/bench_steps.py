@@ -17,15 +17,14 @@ from typing import Any
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-RECIPE = REPO / "cqkd" / "recipes" / "base" / "cifar10" / "resnet20_resnet8.yaml"
+from common.bench import method_step_cost
+
+RECIPE = Path(__file__).resolve().parent / "recipes" / "base" / "cifar10" / "resnet20_resnet8.yaml"
 PAIR = ["teacher.name=resnet32x4", "student.name=resnet8x4", "train.batch_size=64"]
 
 
 def step_ms(device: torch.device, steps: int, overrides: list[str]) -> dict[str, Any]:
     """`method_step_cost` of the CIFAR pair with `overrides`."""
-    from tools.bench import method_step_cost
-
     return method_step_cost(RECIPE, device, steps, [*PAIR, *overrides])
 
 
@@ -36,7 +35,8 @@ def baseline_ms(device: torch.device, steps: int, resolution: int) -> float:
 
 
 def cqkd_step_cost(device: torch.device, steps: int) -> dict[str, Any]:
-    """CQKD T=10 at 16 px (teacher at 32 px) against the baseline at 16 and at 32 px."""
+    """CQKD T=10 at 16 px (teacher at 32 px) against the low-resolution baseline at 16 and
+    32 px (section `cqkd_step`)."""
     cqkd = step_ms(device, steps, ["method.name=cqkd", "student.resolution=16"])
     base16, base32 = baseline_ms(device, steps, 16), baseline_ms(device, steps, 0)
     return {
@@ -50,7 +50,8 @@ def cqkd_step_cost(device: torch.device, steps: int) -> dict[str, Any]:
 
 
 def dml_step_cost(device: torch.device, steps: int) -> dict[str, Any]:
-    """DML (cohort 3) at 16 px against the baseline at 16 px."""
+    """DML (cohort of 3) at 16 px against the low-resolution baseline at 16 px (section
+    `dml_step`)."""
     dml = step_ms(device, steps, ["method.name=dml", "student.resolution=16"])
     base16 = baseline_ms(device, steps, 16)
     return {

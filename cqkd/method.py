@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.batch import Batch
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
 from common.methods.registry import register_method
@@ -82,9 +83,8 @@ class CQKD(_LowResDistiller):
 
     Options = CQKDOptions
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         small = self.student_input(images)
         logits, _ = self.student(small)
         opts = self.options
@@ -99,8 +99,7 @@ class LowRes(_LowResDistiller):
     Options = LowResOptions
     needs_teacher = False
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         logits, _ = self.student(self.student_input(images))
         return logits, {"ce": F.cross_entropy(logits, targets)}

@@ -1,10 +1,14 @@
 """R2KD's benchmark sections for `tools/bench.py` (`make bench`).
 
 * `r2kd_step_cost`: R2KD's whole training step against KD's on resnet32x4 -> resnet8x4
-  (batch 64, 100 classes), plain or with the CutMix copy (both via `method_step_cost`).
+  (batch 64, 100 classes), plain or with the CutMix copy (both via
+  `common.bench.method_step_cost`); sections `r2kd_step` and `r2kd_step_cutmix`.
 * `soft_rank_cost`: the rank term alone (soft: forward + backward; hard: forward) at
   (batch, classes) = (64, 100) and (256, 1000), with the peak extra memory the soft rank needs,
-  measured on CUDA and computed from tensor sizes everywhere (the CPU has no allocator counter).
+  measured on CUDA and computed from tensor sizes everywhere (the CPU has no allocator counter);
+  section `soft_rank`.
+
+The sections are registered as `kdzoo.bench` entry points in pyproject.toml.
 """
 
 from __future__ import annotations
@@ -15,26 +19,24 @@ from typing import Any
 
 import torch
 
+from common.bench import method_step_cost, seconds_per_call
+from common.bench.sections import KD_RECIPE
 from r2kd.losses import probabilities, rank_distance
 from r2kd.soft_rank import CHUNK_ELEMENTS, _rows_per_chunk
 
-REPO = Path(__file__).resolve().parents[1]
-R2KD_RECIPE = REPO / "r2kd" / "recipes" / "cifar100" / "resnet32x4_resnet8x4.yaml"
-KD_RECIPE = REPO / "tools" / "recipes" / "kd" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+R2KD_RECIPE = Path(__file__).resolve().parent / "recipes" / "cifar100" / "resnet32x4_resnet8x4.yaml"
 SHAPES = ((64, 100), (256, 1000))
 
 
-def r2kd_step_cost(
-    step_cost: Callable[..., dict[str, Any]], device: torch.device, steps: int, augment: str
-) -> dict[str, Any]:
-    """R2KD's step (with `augment`) beside KD's; `step_cost` is tools.bench.method_step_cost.
+def r2kd_step_cost(device: torch.device, steps: int, augment: str) -> dict[str, Any]:
+    """R2KD's step (with `augment`) beside KD's.
 
     `r2kd_outside_models_share` counts everything beyond the student's forward/backward and the
     teacher's forward: the pruned teacher's forward, the losses and, with an augmented copy,
     the second student pass and the two teachers' passes on it.
     """
-    kd = step_cost(KD_RECIPE, device, steps)
-    r2kd = step_cost(R2KD_RECIPE, device, steps, [f"method.augment={augment}"])
+    kd = method_step_cost(KD_RECIPE, device, steps)
+    r2kd = method_step_cost(R2KD_RECIPE, device, steps, [f"method.augment={augment}"])
     return {
         "augment": augment,
         "kd_step_ms": kd["step_ms"],
@@ -58,9 +60,7 @@ def soft_rank_peak_mb(batch: int, classes: int, chunk_elements: int = CHUNK_ELEM
 
 
 def _timed(fn: Callable[[], object], device: torch.device, steps: int) -> float:
-    from tools.bench import timed
-
-    return timed(fn, device, steps, warmup=2)
+    return seconds_per_call(fn, steps, warmup=2)
 
 
 def soft_rank_cost(device: torch.device, steps: int) -> dict[str, Any]:
@@ -96,3 +96,18 @@ def soft_rank_cost(device: torch.device, steps: int) -> dict[str, Any]:
         out[f"soft_minus_hard_{tag}"] = float(gap)
     out["device"] = str(device)
     return out
+
+
+def bench_r2kd_step(device: torch.device, steps: int) -> dict[str, Any]:
+    """R2KD resnet32x4 -> resnet8x4 (pruned teacher, value + rank) against KD."""
+    return r2kd_step_cost(device, steps, "none")
+
+
+def bench_r2kd_step_cutmix(device: torch.device, steps: int) -> dict[str, Any]:
+    """The same with R2KD's CutMix copy (a second pass of all three networks)."""
+    return r2kd_step_cost(device, steps, "cutmix")
+
+
+def bench_soft_rank(device: torch.device, steps: int) -> dict[str, Any]:
+    """R2KD's rank term at 100 and 1000 classes: soft (fwd + bwd) vs hard, and soft's memory."""
+    return soft_rank_cost(device, steps)

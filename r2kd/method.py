@@ -21,7 +21,7 @@ default) for Table VII's "pruning only" rows.
 
 from __future__ import annotations
 
-import os
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.batch import Batch
 from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
@@ -38,6 +39,7 @@ from r2kd.losses import DEFAULT_SHARPNESS, probabilities, rank_distance, value_t
 from r2kd.pruning import PRUNE_MODES, PruneReport, make_pruned_teacher
 
 CIFAR_LIKE = ("cifar10", "cifar100", "synthetic")
+LOGGER = logging.getLogger("kdzoo.r2kd")
 
 
 @dataclass
@@ -148,8 +150,7 @@ class R2KD(Distiller):
                     f"method.prune={opts.prune} failed on teacher '{cfg.teacher.name}' ({err}); "
                     "use method.prune=unstructured"
                 ) from None
-            if int(os.environ.get("RANK", "0")) == 0:
-                print(report.line(), flush=True)
+            LOGGER.info(report.line())  # through the `kdzoo` logger: rank 0 prints it
         policy = opts.autoaugment_policy
         if policy == "auto":
             policy = "cifar10" if cfg.data.name in CIFAR_LIKE else "imagenet"
@@ -241,9 +242,8 @@ class R2KD(Distiller):
         logits_aug, _ = self.student(aug)
         return self.distill_terms(logits_aug, self.mix(z_t, z_p), prefix="aug_")
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         logits_s, _ = self.student(images)
         z_t, z_p = self.teacher_pair(images)
         losses = {"ce": self.options.ce_weight * F.cross_entropy(logits_s, targets)}

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.batch import Batch
 from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.registry import register_method
@@ -129,9 +130,8 @@ class SLKD(Distiller):
             )
         return losses
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         needs_teacher = self.trains_sl_teachers or self.options.student_sources != "sl_teachers"
         teacher_logits = self.teacher_logits(images) if needs_teacher else None
         sl_logits, sl_losses = self._sl_teacher_terms(images, targets, teacher_logits)

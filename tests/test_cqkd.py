@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.transforms import functional as TF
 
+from common.batch import Batch
 from common.cli import main
 from common.config import load_recipe
 from common.data import build_data
@@ -61,7 +62,7 @@ def spies(teacher_lowres: bool = False) -> tuple[CQKD, SizeSpy, SizeSpy]:
 def test_student_sees_low_resolution_teacher_full_in_training_and_eval() -> None:
     method, student, teacher = spies()
     images, targets = torch.randn(4, 3, 16, 16), torch.randint(0, 8, (4,))
-    logits, losses = method.train()(images, targets, 0)
+    logits, losses = method.train()(Batch(images, targets))
     assert student.sizes == [(8, 8)] and teacher.sizes == [(16, 16)]
     assert logits.shape == (4, 8) and set(losses) == {"ce", "kd"}
     method.eval().forward_eval(images)
@@ -70,14 +71,14 @@ def test_student_sees_low_resolution_teacher_full_in_training_and_eval() -> None
 
 def test_released_quirk_feeds_the_teacher_the_low_resolution_batch() -> None:
     method, student, teacher = spies(teacher_lowres=True)
-    method(torch.randn(2, 3, 16, 16), torch.tensor([0, 1]), 0)
+    method(Batch(torch.randn(2, 3, 16, 16), torch.tensor([0, 1])))
     assert student.sizes == [(8, 8)] and teacher.sizes == [(8, 8)]
 
 
 def test_lowres_baseline_downsamples_without_a_teacher() -> None:
     student = SizeSpy(build_model("resnet8", 8))
     method = LowRes(student, None, LowResOptions(), resolution=12)
-    _, losses = method(torch.randn(2, 3, 16, 16), torch.tensor([0, 1]), 0)
+    _, losses = method(Batch(torch.randn(2, 3, 16, 16), torch.tensor([0, 1])))
     method.forward_eval(torch.randn(2, 3, 16, 16))
     assert student.sizes == [(12, 12), (12, 12)] and set(losses) == {"ce"}
 
@@ -120,7 +121,7 @@ def test_each_method_passes_its_antialias_option_to_the_resize(
     seen: list[torch.Tensor] = []
     for net in nets:
         net.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
-    method.train()(x, torch.tensor([0, 1]), 0)
+    method.train()(Batch(x, torch.tensor([0, 1])))
     method.eval().forward_eval(x)
     for module in method.extra_eval_models().values():
         module(x)

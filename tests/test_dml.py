@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.batch import Batch
 from common.cli import main
 from common.methods.dml import DML, DMLOptions, mutual_losses
 from common.models import build_model
@@ -60,7 +61,7 @@ def test_one_optimiser_on_the_sum_equals_one_adamw_per_member() -> None:
     joint, separate = cohort(), cohort()
     x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 5, (8,))
     opt = torch.optim.AdamW(joint.trainable_parameters(), lr=1e-2, weight_decay=0.01)
-    _, losses = joint(x, y, 0)
+    _, losses = joint(Batch(x, y))
     sum(losses.values()).backward()
     opt.step()
 
@@ -83,7 +84,7 @@ def test_every_member_sees_the_students_resolution_in_training_and_eval() -> Non
     for net in nets:
         net.register_forward_pre_hook(lambda m, a: sizes.append(tuple(a[0].shape[-2:])))
     x = torch.randn(2, 3, 16, 16)
-    method(x, torch.tensor([0, 1]), 0)
+    method(Batch(x, torch.tensor([0, 1])))
     assert sizes == [(8, 8)] * 3
     sizes.clear()
     method.eval()

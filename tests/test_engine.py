@@ -136,9 +136,9 @@ class NanAfterSteps(Distiller):
     needs_teacher = False
     steps = 0
 
-    def forward_train(self, images, targets, epoch):
-        logits, _ = self.student(images)
-        ce = torch.nn.functional.cross_entropy(logits, targets)
+    def forward_train(self, batch):
+        logits, _ = self.student(batch.images)
+        ce = torch.nn.functional.cross_entropy(logits, batch.targets)
         type(self).steps += 1
         if type(self).steps >= 8:
             ce = ce * float("nan")

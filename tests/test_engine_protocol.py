@@ -15,9 +15,10 @@ from common.cli import main, parse_args
 from common.config import load_recipe
 from common.data import build_data
 from common.engine.build import build_distiller
+from common.engine.ddp import TrainedPart, convert_sync_batchnorm
 from common.engine.distributed import DistInfo
 from common.engine.evaluate import evaluate
-from common.engine.trainer import TrainedPart, Trainer, convert_sync_batchnorm
+from common.engine.trainer import Trainer
 from common.errors import ConfigError
 from common.methods.kd import KD, KDOptions
 from common.models import build_model

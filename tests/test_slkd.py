@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.batch import Batch
 from common.config import ConfigError, load_recipe
 from common.config.loader import recipe_name
 from common.methods.losses import kd_loss
@@ -57,7 +58,7 @@ def sl_teacher_loss(losses: dict[str, torch.Tensor]) -> torch.Tensor:
 def test_student_and_both_sl_teachers_get_gradients_and_the_teacher_none() -> None:
     method = make()
     images, targets = batch()
-    _, losses = method(images, targets, 0)
+    _, losses = method(Batch(images, targets))
     assert set(losses) == {
         "ce", "kd", "sl_ce", "sl_kd",
         "sl_teacher1_ce", "sl_teacher1_kd", "sl_teacher2_ce", "sl_teacher2_kd",
@@ -82,7 +83,7 @@ def test_one_optimiser_step_equals_separate_kd_steps_of_each_sl_teacher() -> Non
     joint = torch.optim.SGD(method.trainable_parameters(), **sgd)
     single = torch.optim.SGD(alone.parameters(), **sgd)
     for _ in range(2):
-        _, losses = method(images, targets, 0)
+        _, losses = method(Batch(images, targets))
         joint.zero_grad()
         sum(losses.values()).backward()
         joint.step()
@@ -102,7 +103,7 @@ def test_one_optimiser_step_equals_separate_kd_steps_of_each_sl_teacher() -> Non
 @pytest.mark.parametrize("detach", [True, False])
 def test_student_term_reaches_the_sl_teachers_only_when_coupled(detach: bool) -> None:
     method = make(detach_sl_teachers=detach)
-    _, losses = method(*batch(), 0)
+    _, losses = method(Batch(*batch()))
     total = sum(losses.values())
     for net in method.sl_teachers:
         from_total = grads_of(total, net)
@@ -142,7 +143,7 @@ def test_fusion_with_rho_matches_a_hand_computation() -> None:
     student, teacher = Fixed([0.5, -0.5, 0.0]), Fixed([0.0, 0.0, 4.0])
     opts = SLKDOptions(rho=0.3, eta=3.0, temperature=2.0)
     method = SLKD(student, teacher, opts, [Fixed([1.0, 2.0, 3.0]), Fixed([3.0, 0.0, -1.0])])
-    _, losses = method(torch.zeros(1, 3, 4, 4), torch.tensor([2]), 0)
+    _, losses = method(Batch(torch.zeros(1, 3, 4, 4), torch.tensor([2])))
 
     def softmax(z: list[float], t: float) -> list[float]:
         e = [math.exp(v / t) for v in z]
@@ -166,7 +167,7 @@ def test_fusion_weights_for_one_two_and_more_sl_teachers() -> None:
 @pytest.mark.parametrize("num", [1, 3])
 def test_any_number_of_sl_teachers_learns_and_is_evaluated(num: int) -> None:
     method = make(num_sl=num)
-    _, losses = method(*batch(), 0)
+    _, losses = method(Batch(*batch()))
     assert {f"sl_teacher{i}_kd" for i in range(1, num + 1)} <= set(losses)
     assert f"sl_teacher{num + 1}_kd" not in losses
     assert list(method.extra_eval_models()) == [f"sl_teacher{i}" for i in range(1, num + 1)]
@@ -177,23 +178,23 @@ def test_any_number_of_sl_teachers_learns_and_is_evaluated(num: int) -> None:
 def test_loss_weights_follow_eq7() -> None:
     method = make(eta=3.0, teacher_weight=1.0)
     images, targets = batch()
-    _, losses = method(images, targets, 0)
+    _, losses = method(Batch(images, targets))
     assert losses["sl_ce"].item() == pytest.approx(3.0 * losses["ce"].item(), rel=1e-6)
     student_logits = method.student(images)[0]
     expected_kd = 0.9 * kd_loss(student_logits, method.teacher_logits(images), 4.0)
     assert losses["kd"].item() == pytest.approx(expected_kd.item(), rel=1e-5)
     released = make(eta=1.0, sl_ce_weight=1.0, sl_kd_weight=1.0)
-    _, rel = released(images, targets, 0)
+    _, rel = released(Batch(images, targets))
     assert rel["sl_ce"].item() == pytest.approx(10.0 * rel["ce"].item(), rel=1e-6)
 
 
 def perturbed_teacher_losses(method: SLKD) -> tuple[dict, dict]:
     images, targets = batch()
     with torch.no_grad():
-        _, before = method(images, targets, 0)
+        _, before = method(Batch(images, targets))
         for p in method.teacher.parameters():
             p.add_(0.5 * torch.randn_like(p))
-        _, after = method(images, targets, 0)
+        _, after = method(Batch(images, targets))
     return before, after
 
 
@@ -212,7 +213,7 @@ def test_table4_student_from_sl_teachers_only_ignores_the_teacher() -> None:
 def test_table4_student_from_teacher_only_ignores_the_sl_teachers() -> None:
     method = make(student_sources="teacher")
     images, targets = batch()
-    _, losses = method(images, targets, 0)
+    _, losses = method(Batch(images, targets))
     assert {"ce", "kd"} <= set(losses) and not {"sl_ce", "sl_kd"} & set(losses)
     student_terms = losses["ce"] + losses["kd"]
     assert all(g is None for g in grads_of(student_terms, method.sl_teachers[0]))
@@ -220,7 +221,7 @@ def test_table4_student_from_teacher_only_ignores_the_sl_teachers() -> None:
 
 def test_stage1_freezes_the_student_and_stage2_the_sl_teachers() -> None:
     stage1 = make(mode="sequential_sl_teachers")
-    _, losses = stage1(*batch(), 0)
+    _, losses = stage1(Batch(*batch()))
     assert set(losses) == {f"sl_teacher{i}_{t}" for i in (1, 2) for t in ("ce", "kd")}
     assert not any(p.requires_grad for p in stage1.student.parameters())
     assert not stage1.student.training and list(stage1.extra_eval_models()) == [
@@ -228,7 +229,7 @@ def test_stage1_freezes_the_student_and_stage2_the_sl_teachers() -> None:
     ]  # fmt: skip
 
     stage2 = make(mode="sequential_student", sl_teacher_checkpoint="unused-here.pt")
-    _, losses = stage2(*batch(), 0)
+    _, losses = stage2(Batch(*batch()))
     assert set(losses) == {"ce", "kd", "sl_ce", "sl_kd"}
     assert not any(p.requires_grad for p in stage2.sl_teachers.parameters())
     assert all(not net.training for net in stage2.sl_teachers) and stage2.student.training

@@ -8,6 +8,7 @@ from common.config.loader import (
 )
 from common.config.schema import (
     DataConfig,
+    LogConfig,
     MethodConfig,
     ModelConfig,
     OptimConfig,
@@ -21,6 +22,7 @@ from common.config.validate import ConfigError
 __all__ = [
     "ConfigError",
     "DataConfig",
+    "LogConfig",
     "MethodConfig",
     "ModelConfig",
     "OptimConfig",

@@ -95,11 +95,22 @@ class TrainConfig:
 
 @dataclass
 class ModelConfig:
-    """A network of the zoo; `checkpoint` is a file to load (teacher) or to start from."""
+    """A network: a zoo name or `torchvision:<name>`; `checkpoint` is a file to load (teacher)
+    or to start from; `weights` names torchvision's weights (`IMAGENET1K_V1`, `DEFAULT`)."""
 
     name: str = ""
     checkpoint: str = ""
+    weights: str = ""  # torchvision:<name> only: downloaded where a network exists
+    feature_nodes: list[str] = field(default_factory=list)  # torchvision: [] = stage outputs
     resolution: int = at_least(0, 0)  # 0 = the data's size; else inputs resized to this (CQKD)
+
+
+@dataclass
+class LogConfig:
+    """Where the run's records go (`common.engine.writers`): any of jsonl (metrics.jsonl and
+    summary.json, read by compare), console, csv (metrics.csv), tensorboard (the `tb` extra)."""
+
+    writers: list[str] = field(default_factory=lambda: ["jsonl", "console", "csv"])
 
 
 @dataclass
@@ -133,4 +144,5 @@ class RunConfig:
     teacher: ModelConfig = field(default_factory=ModelConfig)
     student: ModelConfig = field(default_factory=ModelConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     paper: PaperConfig = field(default_factory=PaperConfig)

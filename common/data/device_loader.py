@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import torch
 
+from common.batch import Batch
 from common.data.device_augment import (
     CropFlipParams,
     channel_stats,
@@ -91,7 +92,7 @@ class DeviceTrainLoader:
     def __len__(self) -> int:
         return len(self.step_sizes)
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[Batch]:
         epoch = self._epoch
         if epoch in self._iterated_epochs:
             warnings.warn(
@@ -117,15 +118,14 @@ class DeviceTrainLoader:
             params = sample_crop_flip(size, self.padding, self.flip, generator)[own]
             yield self.augment(indices, params)
 
-    def augment(
-        self, indices: torch.Tensor, params: CropFlipParams
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The normalised, cropped and flipped images at `indices`, with their labels."""
+    def augment(self, indices: torch.Tensor, params: CropFlipParams) -> Batch:
+        """The normalised, cropped and flipped images at `indices`, their labels and indices."""
         indices = indices.to(self.device, non_blocking=True)
         images = crop_flip(
             self.images.index_select(0, indices), params.to(self.device), self.padding
         )
-        return normalise(images, self.mean, self.std), self.labels.index_select(0, indices)
+        images = normalise(images, self.mean, self.std)
+        return Batch(images, self.labels.index_select(0, indices), indices)
 
 
 class DeviceEvalLoader:

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Sampler
 from torchvision import datasets
 from torchvision import transforms as T
 
+from common.batch import Batch, IndexedDataset
 from common.data.device_augment import channel_stats, normalise
 from common.data.image_files import open_rgb
 from common.data.seeding import STREAM_WORKERS, make_generator
@@ -134,11 +135,13 @@ class DeviceBatches:
         """The global number of images of each training step of an epoch."""
         return list(getattr(self.loader.batch_sampler, "step_sizes", []))
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        for images, targets in self.loader:
-            images = images.to(self.device, non_blocking=True)
-            targets = targets.to(self.device, non_blocking=True)
-            yield normalise(images, self.mean, self.std), targets
+    def __iter__(self) -> Iterator[Batch | tuple[torch.Tensor, torch.Tensor]]:
+        """Training (a batch sampler): `Batch`es with sample indices; validation: pairs."""
+        training = isinstance(self.loader.dataset, IndexedDataset)
+        for item in self.loader:
+            batch = Batch.of(item).to(self.device)
+            batch.images = normalise(batch.images, self.mean, self.std)
+            yield batch if training else (batch.images, batch.targets)
 
 
 def make_loader(
@@ -164,6 +167,8 @@ def make_loader(
         if batch_sampler is not None
         else {"sampler": sampler, "batch_size": batch_size}
     )
+    if batch_sampler is not None:  # training: each item also carries its sample index
+        dataset = IndexedDataset(dataset)
     return DataLoader(
         dataset,
         num_workers=num_workers,

@@ -1,9 +1,11 @@
 """The one training loop every method runs through.
 
-Each step: the method's `forward_train` returns (logits, {name: loss}); the engine sums the
-losses, back-propagates (with a GradScaler under fp16), steps the optimiser and the
-per-iteration schedule. Each epoch: evaluation, one `metrics.jsonl` line, `last.pt` (atomic) and
-`best.pt`; at the end `final.pt`, the last epoch's student (what distillation recipes load as
+Each epoch the method's `start_epoch(epoch)` is called; each step its `forward_train(batch)`
+returns (logits, {name: loss}); the engine sums the losses, back-propagates (with a GradScaler
+under fp16), steps the optimiser and the per-iteration schedule. After each epoch: evaluation,
+one record to the writers (`metrics.jsonl`, the console, ...; `common.engine.writers`),
+`last.pt` (atomic) and `best.pt`; at the end the summary (`summary.json`, reusing the last
+epoch's evaluation) and `final.pt`, the last epoch's student (what distillation recipes load as
 their teacher, as the papers' protocol distils from the last epoch). SIGTERM/SIGINT save the
 exact position (mid-epoch included) and exit; `--resume` continues from it bit-exactly on the
 CPU. A non-finite loss stops with the step and the losses, leaving the last good checkpoint
@@ -13,126 +15,36 @@ untouched.
 from __future__ import annotations
 
 import contextlib
-import json
-import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
+from common.batch import Batch
 from common.config.schema import RunConfig
 from common.data import DataBundle
 from common.engine.checkpoint import atomic_save, capture_rng, restore_rng
+from common.engine.ddp import convert_sync_batchnorm, wrap_for_training
 from common.engine.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from common.engine.evaluate import evaluate, module_logits
+from common.engine.guards import NonFiniteGuard, SignalCatcher, TrainingInterrupted
+from common.engine.model_checks import OutputChecks
 from common.engine.optim import build_optimizer, build_scheduler
-from common.engine.progress import ProgressBar, format_epoch_line, want_bar
-from common.errors import ConfigError, NonFiniteLossError
+from common.engine.progress import ProgressBar, want_bar
+from common.engine.state import TrainState
+from common.engine.writers import EpochRecord, Writers, console_logger, writer_class
+from common.errors import ConfigError, DataError, NonFiniteLossError
 from common.methods.base import Distiller
+
+__all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted"]
 
 # On a GPU, the NaN check and the distributed stop flag cost a host sync: do both this rarely.
 SYNC_EVERY = 50
 # What is logged of every other trained network (`extra_eval_models`, e.g. DML's peers).
 EXTRA_METRICS = ("top1", "top5", "ece", "nll", "entropy")
-
-
-class TrainingInterrupted(Exception):
-    """SIGTERM/SIGINT arrived; the position was saved to last.pt."""
-
-
-@dataclass
-class TrainState:
-    """Where the run stands; saved in every checkpoint."""
-
-    epoch: int = 0  # epochs completed
-    step_in_epoch: int = 0  # steps of the current epoch done (non-zero only after a signal)
-    global_step: int = 0
-    best_top1: float = -1.0
-    best_epoch: int = 0
-    train_seconds: float = 0.0
-    images_seen: int = 0
-    epoch_loss_sums: list[float] = field(default_factory=list)
-    epoch_lr: float = 0.0  # the learning rate of the current epoch's first step
-    last_metrics: dict[str, float] = field(default_factory=dict)  # the latest evaluation
-    extra_best: dict[str, float] = field(default_factory=dict)  # best top-1 of extra networks
-    reference: dict[str, float] = field(default_factory=dict)  # teacher accuracy before training
-
-
-class NonFiniteGuard:
-    """Watches the summed loss without a host sync per step: a device-side flag records the
-    first non-finite step and its losses; `check()` syncs (every few steps and at epoch end)."""
-
-    def __init__(self, device: torch.device) -> None:
-        self.device = device
-        self.first_step = torch.full((), -1, dtype=torch.long, device=device)
-        self.first_losses: torch.Tensor | None = None
-
-    def update(self, step: int, total: torch.Tensor, losses: torch.Tensor) -> None:
-        newly = (self.first_step < 0) & ~torch.isfinite(total)
-        self.first_step = torch.where(
-            newly, torch.full_like(self.first_step, step), self.first_step
-        )
-        if self.first_losses is None:
-            self.first_losses = torch.zeros_like(losses)
-        self.first_losses = torch.where(newly, losses, self.first_losses)
-
-    def check(self, names: list[str], epoch: int) -> None:
-        step = int(all_reduce_max(self.first_step.clone()).item())
-        if step < 0:
-            return
-        values = self.first_losses.tolist() if self.first_losses is not None else []
-        detail = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, values))
-        raise NonFiniteLossError(
-            f"loss became non-finite at step {step} (epoch {epoch + 1}): {detail}. "
-            "The last good checkpoint is kept; lower optim.lr, check the data, "
-            "or try train.amp=none"
-        )
-
-
-class SignalCatcher:
-    """Turns SIGTERM/SIGINT into a flag the loop checks between steps."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self.previous: dict[int, Any] = {}
-
-    def __enter__(self) -> SignalCatcher:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(ValueError):  # not the main thread
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.received = signum
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-
-class TrainedPart(nn.Module):
-    """The method's trained networks as one module, so that DistributedDataParallel syncs the
-    gradients (and broadcasts the buffers) of those alone; the frozen teacher stays outside.
-    Its forward is the method's training forward."""
-
-    def __init__(self, method: Distiller) -> None:
-        super().__init__()
-        self.trained = nn.ModuleDict(method.trained_modules())
-        self._method = [method]  # a list: not registered as a submodule
-
-    def forward(self, *args: Any) -> Any:
-        return self._method[0](*args)
-
-
-def convert_sync_batchnorm(method: Distiller) -> None:
-    """Replace BatchNorm by SyncBatchNorm in every trained network of `method` (in place)."""
-    for name, module in method.trained_modules().items():
-        setattr(method, name, nn.SyncBatchNorm.convert_sync_batchnorm(module))
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Trainer:
@@ -152,6 +64,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.info = dist_info
         self.device = device
+        self.logger = console_logger(dist_info.is_main)
         self.method = distiller.to(device)
         if cfg.train.channels_last:
             self.method = self.method.to(memory_format=torch.channels_last)
@@ -162,32 +75,32 @@ class Trainer:
                     "set train.sync_bn=false for CPU runs"
                 )
             convert_sync_batchnorm(self.method)
-        self.model: torch.nn.Module = self.method
-        if dist_info.distributed:
-            ids = [device.index] if device.type == "cuda" else None
-            self.model = DistributedDataParallel(TrainedPart(self.method), device_ids=ids)
+        self.model = wrap_for_training(self.method, device, dist_info.distributed)
         if cfg.train.compile:
             for module in self.method.compile_targets():
                 module.compile()  # in place: state-dict keys and the loss code stay as they are
         self.optimizer = build_optimizer(self.method.trainable_parameters(), cfg.optim)
         self.steps_per_epoch = len(data.train)
-        self.step_sizes = list(data.train.step_sizes)
+        self.step_sizes = list(getattr(data.train, "step_sizes", []))
         if self.steps_per_epoch == 0:
-            raise ValueError(
-                f"the training set ({data.spec.train_size} images) gives no full batch of "
+            raise DataError(
+                f"the training set ({data.spec.train_size} images) gives no batch of "
                 f"{cfg.train.batch_size}: lower train.batch_size or raise data.subset"
             )
         self.scheduler = build_scheduler(
             self.optimizer, cfg.optim, self.steps_per_epoch, cfg.train.epochs
         )
-        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(cfg.train.amp)
-        if cfg.train.amp not in ("none", "bf16", "fp16"):
-            raise ValueError(f"train.amp '{cfg.train.amp}' is not one of none, bf16, fp16")
+        self.amp_dtype = AMP_DTYPES.get(cfg.train.amp)
         self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
         self.state = TrainState()
+        self.checks = OutputChecks({})
+        for name in cfg.log.writers:
+            writer_class(name)  # an unknown writer is refused before anything is written
+        self.writers = Writers([])  # built when training starts, in the run folder
 
     # ----------------------------------------------------------------- helpers
     def autocast(self) -> contextlib.AbstractContextManager:
+        """The recipe's mixed precision (`train.amp`), or nothing."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
@@ -215,17 +128,9 @@ class Trainer:
                 metrics[f"{key}_{name}"] = extra[key]
         return metrics
 
-    def _write_json_line(self, record: dict[str, Any]) -> None:
-        if self.info.is_main:
-            with open(self.run_dir / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(record) + "\n")
-
-    def log(self, text: str) -> None:
-        if self.info.is_main:
-            print(text, flush=True)
-
     # ------------------------------------------------------------- checkpoint
     def checkpoint(self) -> dict[str, Any]:
+        """Everything `--resume` needs to continue bit-exactly (last.pt)."""
         return {
             "model": self.method.student.state_dict(),
             "method": self.method.trainable_state_dict(),
@@ -269,7 +174,14 @@ class Trainer:
         for name, module in self.method.reference_models().items():
             result = self.evaluate(module_logits(module))
             self.state.reference[name] = result["top1"]
-            self.log(f"{name}: top1 {result['top1']:.2f}  top5 {result['top5']:.2f} (val)")
+            self.logger.info(f"{name}: top1 {result['top1']:.2f}  top5 {result['top5']:.2f} (val)")
+
+    def output_checks(self) -> OutputChecks:
+        """Hooks refusing a network that does not return the zoo's `(logits, features)` (a
+        bare tensor would be mis-read); active until the first training step is done."""
+        networks = {"student": self.method.student, **self.method.reference_models()}
+        networks.update(self.method.extra_eval_models())
+        return OutputChecks(networks)
 
     def gradient_weight(self, local_images: int, step: int) -> float:
         """The factor that makes the processes' averaged gradient equal one process's on a
@@ -280,15 +192,16 @@ class Trainer:
         return local_images * self.info.world_size / self.step_sizes[step]
 
     def train_step(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int, step: int = 0
+        self, batch: Batch, step: int = 0
     ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         """Forward, backward, optimiser and schedule step; returns the loss names, the summed
         loss and the per-name losses stacked (all detached, still on the device)."""
+        batch.images = self._to_input(batch.images)
         with self.autocast():
-            _, losses = self.model(self._to_input(images), targets, epoch)
+            _, losses = self.model(batch)
             total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
-        weight = self.gradient_weight(images.shape[0], step)
+        weight = self.gradient_weight(batch.size, step)
         self.scaler.scale(total * weight if weight != 1.0 else total).backward()
         if self.cfg.train.grad_clip > 0:
             self.scaler.unscale_(self.optimizer)
@@ -302,12 +215,24 @@ class Trainer:
         stacked = torch.stack([v.detach().float() for v in losses.values()]) * weight
         return list(losses), total.detach(), stacked
 
+    def check_batch(self, batch: Batch) -> None:
+        """Refuse a data path that lacks a field the method needs (`batch_fields`)."""
+        missing = [name for name in self.method.batch_fields if not batch.has(name)]
+        if missing:
+            raise DataError(
+                f"method '{self.cfg.method.name}' needs each batch's {', '.join(missing)}: "
+                "make the DataLoader yield (images, targets, indices), e.g. with "
+                "common.batch.IndexedDataset(dataset)"
+            )
+
     def train_epoch(self, epoch: int, catcher: SignalCatcher) -> tuple[list[str], torch.Tensor]:
         """One epoch from `state.step_in_epoch`; returns loss names and their sums."""
         self.method.train()
+        self.method.start_epoch(epoch)
         start_step = self.state.step_in_epoch
         if start_step == 0:
             self.state.epoch_lr = self.optimizer.param_groups[0]["lr"]
+            self.state.epoch_images = 0
         self.data.train.set_epoch(epoch, start_step=start_step)
         names: list[str] = []
         sums = (
@@ -323,8 +248,12 @@ class Trainer:
         )
         check_every = 1 if self.device.type == "cpu" else SYNC_EVERY
         step = start_step
-        for images, targets in self.data.train:
-            names, total, stacked = self.train_step(images, targets, epoch, step)
+        for batch in self.data.train:
+            if step == start_step:
+                self.check_batch(batch)
+            self.state.epoch_images += batch.size
+            names, total, stacked = self.train_step(batch, step)
+            self.checks.remove()
             sums = stacked if sums is None else sums + stacked
             guard.update(self.state.global_step, total, stacked)
             step += 1
@@ -357,49 +286,62 @@ class Trainer:
     def fit(self, resume_ckpt: dict[str, Any] | None = None) -> dict[str, Any]:
         """Train to `train.epochs`; returns the summary also written to summary.json."""
         cfg = self.cfg
+        self.checks = self.output_checks()
+        self.writers = Writers.build(
+            cfg.log.writers, self.run_dir, cfg.train.epochs, self.info.is_main
+        )
         if resume_ckpt is not None:
             self.restore(resume_ckpt)
-            self.log(
+            self.logger.info(
                 f"resumed {self.run_dir} at epoch {self.state.epoch + 1}"
                 + (f" step {self.state.step_in_epoch}" if self.state.step_in_epoch else "")
             )
         else:
             self.measure_references()
-        with SignalCatcher() as catcher:
-            for epoch in range(self.state.epoch, cfg.train.epochs):
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                tic = time.perf_counter()
-                steps_before = self.state.step_in_epoch
-                try:
-                    names, sums = self.train_epoch(epoch, catcher)
-                except TrainingInterrupted as stop:
-                    self.log(
-                        f"interrupted at epoch {epoch + 1} step {stop.args[0]}: saved "
-                        f"{self.run_dir / 'last.pt'}; continue with --resume {self.run_dir}"
-                    )
-                    raise
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                seconds = time.perf_counter() - tic
-                images = sum(self.step_sizes[steps_before:])
-                self.state.train_seconds += seconds
-                self.state.images_seen += images
-                all_reduce_sum(sums)
-                losses = {
-                    n: v / (self.steps_per_epoch * self.info.world_size)
-                    for n, v in zip(names, sums.tolist())
-                }
-                self.state.epoch = epoch + 1
-                self.state.step_in_epoch = 0
-                self.state.epoch_loss_sums = []
-                self.end_epoch(epoch, losses, seconds, images / max(seconds, 1e-9))
-        return self.finish()
+        try:
+            with SignalCatcher() as catcher:
+                for epoch in range(self.state.epoch, cfg.train.epochs):
+                    self.run_epoch(epoch, catcher)
+            return self.finish()
+        finally:
+            self.checks.remove()
+            self.writers.close()
+
+    def run_epoch(self, epoch: int, catcher: SignalCatcher) -> None:
+        """Train one epoch (from where the state stands), then evaluate, record and save."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        tic = time.perf_counter()
+        try:
+            names, sums = self.train_epoch(epoch, catcher)
+        except TrainingInterrupted as stop:
+            self.logger.info(
+                f"interrupted at epoch {epoch + 1} step {stop.args[0]}: saved "
+                f"{self.run_dir / 'last.pt'}; continue with --resume {self.run_dir}"
+            )
+            raise
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        seconds = time.perf_counter() - tic
+        images_here = torch.tensor([float(self.state.epoch_images)], device=sums.device)
+        totals = torch.cat([sums, images_here])
+        all_reduce_sum(totals)
+        images = int(totals[-1].item())
+        losses = {
+            n: v / (self.steps_per_epoch * self.info.world_size)
+            for n, v in zip(names, totals[:-1].tolist())
+        }
+        self.state.train_seconds += seconds
+        self.state.images_seen += images
+        self.state.epoch = epoch + 1
+        self.state.step_in_epoch = 0
+        self.state.epoch_loss_sums = []
+        self.end_epoch(epoch, losses, seconds, images / max(seconds, 1e-9))
 
     def end_epoch(
         self, epoch: int, losses: dict[str, float], seconds: float, throughput: float
     ) -> None:
-        """Evaluate, log, checkpoint."""
+        """Evaluate, record, checkpoint."""
         cfg = self.cfg
         last = epoch + 1 == cfg.train.epochs
         metrics: dict[str, float] = {}
@@ -415,13 +357,16 @@ class Trainer:
                 if self.info.is_main:
                     atomic_save(self.student_file(metrics["top1"]), self.run_dir / "best.pt")
             metrics["top1_best"] = self.state.best_top1
-        lr = self.state.epoch_lr  # the rate the epoch trained with (the schedule has moved on)
-        record = {"epoch": epoch + 1, "lr": lr, **metrics, "loss": sum(losses.values()), **losses}
-        record.update({"seconds": seconds, "images_per_second": throughput})
-        self._write_json_line(record)
-        self.log(
-            format_epoch_line(epoch + 1, cfg.train.epochs, lr, losses, metrics, seconds, throughput)
+        record = EpochRecord(
+            epoch=epoch + 1,
+            lr=self.state.epoch_lr,  # the rate the epoch trained with (the schedule moved on)
+            losses=losses,
+            metrics=metrics,
+            seconds=seconds,
+            images_per_second=throughput,
+            extra=self.method.epoch_metrics(),
         )
+        self.writers.write_epoch(record)
         self.save_last()
 
     def finish(self) -> dict[str, Any]:
@@ -450,9 +395,5 @@ class Trainer:
                 summary[f"{key}_{name}"] = final.get(f"{key}_{name}")
         if self.info.is_main:
             atomic_save(self.student_file(final["top1"]), self.run_dir / "final.pt")
-            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        self.log(
-            f"done: top1 {summary['top1']:.2f} (best {summary['top1_best']:.2f} at epoch "
-            f"{summary['best_epoch']})  ece {summary['ece']:.4f}  -> {self.run_dir}"
-        )
+        self.writers.write_summary(summary)
         return summary

@@ -1,8 +1,11 @@
 """The Distiller interface the engine trains (mdistiller's shape).
 
 A Distiller owns the student, an optional frozen teacher and anything else the method trains
-(e.g. SLKD's self-learning teachers, DML's cohort). The engine calls `forward_train` each step,
-sums the named losses it returns, and steps one optimiser over `trainable_parameters()`.
+(e.g. SLKD's self-learning teachers, DML's cohort, FitNet's regressor). Each epoch the engine
+calls `start_epoch(epoch)`, then, each step, `forward_train(batch)` with a `Batch` (images,
+targets, sample indices, ...), sums the named losses it returns, and steps one optimiser over
+`trainable_parameters()`. A method that needs more of the batch than images and targets names
+the fields in `batch_fields` (e.g. `("indices",)`); the engine checks them once.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from common.batch import Batch
 
 
 @dataclass
@@ -29,12 +34,14 @@ class Distiller(nn.Module):
     Options: ClassVar[type] = NoOptions
     needs_teacher: ClassVar[bool] = True
     method_name: ClassVar[str] = ""
+    batch_fields: ClassVar[tuple[str, ...]] = ()  # Batch fields beyond images and targets
 
-    def __init__(self, student: nn.Module, teacher: nn.Module | None, options: Any) -> None:
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, options: Any = None) -> None:
         super().__init__()
         self.student = student
         self.teacher = teacher
-        self.options = options
+        self.options = self.Options() if options is None else options
+        self.epoch = 0  # the current epoch, counted from 0 (set by `start_epoch`)
         if teacher is not None:
             for p in teacher.parameters():
                 p.requires_grad_(False)
@@ -54,17 +61,18 @@ class Distiller(nn.Module):
             self.teacher.eval()
         return self
 
-    def forward(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return self.forward_train(images, targets, epoch)
+    def start_epoch(self, epoch: int) -> None:
+        """Called by the engine before each epoch's steps (and when resuming inside one):
+        methods whose loss changes with the epoch (a warm-up) read `self.epoch`."""
+        self.epoch = epoch
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.forward_train(batch)
+
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One training step's forward: (student logits, {loss name: weighted loss}).
 
-        `epoch` counts from 0. The engine sums the losses and back-propagates.
+        The engine sums the losses and back-propagates.
         """
         raise NotImplementedError
 
@@ -118,6 +126,11 @@ class Distiller(nn.Module):
                 f"checkpoint does not fit method '{self.method_name}': "
                 f"missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
+
+    def epoch_metrics(self) -> dict[str, Any]:
+        """The method's own values for this epoch's record (e.g. a learned policy), logged
+        beside the losses in metrics.jsonl; JSON-serialisable."""
+        return {}
 
     def extra_state(self) -> dict[str, Any]:
         """State outside the modules that must come back on resume (e.g. an inner optimiser)."""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from common.batch import Batch
 from common.config.validate import at_least, positive
 from common.methods.base import Distiller
 from common.methods.registry import register_method
@@ -71,13 +72,12 @@ class DKD(Distiller):
 
     Options = DKDOptions
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         logits, _ = self.student(images)
         teacher_logits = self.teacher_logits(images)
         o = self.options
-        ramp = min((epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
+        ramp = min((self.epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
         tckd, nckd = dkd_loss(logits, teacher_logits, targets, o.alpha, o.beta, o.temperature)
         losses = {
             "ce": o.ce_weight * F.cross_entropy(logits, targets),

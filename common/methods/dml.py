@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.batch import Batch
 from common.config.validate import at_least, positive
 from common.errors import ConfigError
 from common.methods.base import Distiller
@@ -92,9 +93,8 @@ class DML(LowResolutionStudent, Distiller):
         peers = [build_model(cfg.student.name, spec.num_classes) for _ in range(opts.cohort - 1)]
         return cls(student, peers, opts, checked_resolution(cfg, spec))
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         small = self.student_input(images)
         logits = [self.student(small)[0], *(peer.net(small)[0] for peer in self.peers)]
         return logits[0], mutual_losses(logits, targets, self.options)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from common.batch import Batch
 from common.config.validate import at_least, positive
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
@@ -32,9 +33,8 @@ class KD(Distiller):
 
     Options = KDOptions
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         logits, _ = self.student(images)
         teacher_logits = self.teacher_logits(images)
         opts = self.options

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from common.batch import Batch
 from common.config.validate import ranged
 from common.methods.base import Distiller
 from common.methods.registry import register_method
@@ -26,9 +27,8 @@ class Vanilla(Distiller):
     Options = VanillaOptions
     needs_teacher = False
 
-    def forward_train(
-        self, images: torch.Tensor, targets: torch.Tensor, epoch: int
-    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        images, targets = batch.images, batch.targets
         logits, _ = self.student(images)
         ce = F.cross_entropy(logits, targets, label_smoothing=self.options.label_smoothing)
         return logits, {"ce": ce}

@@ -1,4 +1,5 @@
-"""What one training step receives: a small structure the data path fills, whatever the path.
+"""What one training step receives: a small structure the data path fills, whatever the path
+(a leaf module: the data path fills it, the methods read it, neither imports the other).
 
 `Batch.images` (float, normalised, on the training device) and `Batch.targets` (int64) always;
 `Batch.indices`, each sample's position in the training set (int64), from every built-in
@@ -10,7 +11,7 @@ anything else a data path adds. A method states the fields it needs in
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +33,14 @@ class Batch:
     indices: Tensor | None = None
     extras: dict[str, Tensor] = field(default_factory=dict)
 
-    def __len__(self) -> int:
+    @property
+    def size(self) -> int:
+        """The number of samples (host metadata: reading it never waits on the device)."""
         return self.images.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        """`images, targets = batch`, like the pairs a plain DataLoader yields."""
+        return iter((self.images, self.targets))
 
     def to(self, device: torch.device, non_blocking: bool = True) -> Batch:
         """The batch on `device` (tensors already there are not copied)."""
@@ -68,7 +75,7 @@ class Batch:
                 raise DataError(
                     f"a batch mapping needs 'images' and 'targets', got keys {sorted(item)}"
                 ) from None
-        if isinstance(item, Sequence) and len(item) in (2, 3):
+        if isinstance(item, (tuple, list)) and len(item) in (2, 3):
             return cls(*item)
         raise DataError(
             "a DataLoader batch must be (images, targets), (images, targets, indices) or a "

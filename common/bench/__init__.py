@@ -1,0 +1,15 @@
+"""`make bench`: timing helpers, the engine-step measurement and the registry of sections."""
+
+from common.bench.sections import get_section, section_names
+from common.bench.steps import method_step_cost, step_trainer
+from common.bench.timing import peak_memory_mb, reset_peak_memory, seconds_per_call
+
+__all__ = [
+    "get_section",
+    "method_step_cost",
+    "peak_memory_mb",
+    "reset_peak_memory",
+    "seconds_per_call",
+    "section_names",
+    "step_trainer",
+]

@@ -1,0 +1,62 @@
+"""The sections of `make bench`: the shared ones here, the methods' from their packages.
+
+A section is a function `(device, steps) -> {name: value}`. The paper packages declare theirs
+as entry points of the group `kdzoo.bench` (`r2kd_step = "r2kd.bench:bench_r2kd_step"` in
+pyproject.toml), so `tools/bench.py` lists none of them and a third-party package adds its own
+by being installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from common.bench.steps import method_step_cost
+from common.errors import ConfigError
+
+ENTRY_POINT_GROUP = "kdzoo.bench"
+REPO = Path(__file__).resolve().parents[2]
+KD_RECIPE = REPO / "tools" / "recipes" / "kd" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+Section = Callable[[torch.device, int], dict[str, Any]]
+
+
+def bench_kd_step(device: torch.device, steps: int) -> dict[str, Any]:
+    """One KD step resnet32x4 -> resnet8x4 (batch 64, 100 classes) against the bare networks:
+    images/s, peak memory and the share of the step spent outside the models."""
+    return method_step_cost(KD_RECIPE, device, steps)
+
+
+def bench_data(device: torch.device, steps: int) -> dict[str, Any]:
+    """The device-resident CIFAR pipeline vs torchvision's DataLoader, real CIFAR-10."""
+    from common.bench.data_pipeline import bench_data_pipeline, default_root
+
+    return bench_data_pipeline(str(default_root()), steps=max(steps, 20), device=str(device))
+
+
+BUILTIN: dict[str, Section] = {"data": bench_data, "kd_step": bench_kd_step}
+
+
+def section_names() -> list[str]:
+    """The shared sections, then every installed package's (nothing is imported)."""
+    installed = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)]
+    return [*BUILTIN, *(name for name in installed if name not in BUILTIN)]
+
+
+def get_section(name: str) -> Section:
+    """The section called `name` (ConfigError naming the known ones otherwise)."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == name:
+            return ep.load()
+    raise ConfigError(f"unknown bench section '{name}' (known: {', '.join(section_names())})")
+
+
+def section_doc(name: str) -> str:
+    """The first line of a section's docstring."""
+    doc = get_section(name).__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
