@@ -5,12 +5,14 @@ every model has ``get_stage_channels()``. State dict keys match the reference zo
 released teacher checkpoints load with ``load_weights``.
 """
 
+from common.models.adapter import FeatureModel
 from common.models.checkpoint import CheckpointError, fitting_architectures, load_weights
 from common.models.features import Features, ModelOutput
 from common.models.registry import build_model, model_names, register_model
 
 __all__ = [
     "CheckpointError",
+    "FeatureModel",
     "Features",
     "ModelOutput",
     "build_model",

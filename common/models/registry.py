@@ -8,7 +8,7 @@ CIFAR names follow ``model_dict`` of RepDistiller (``models/__init__.py``) and m
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -22,6 +22,11 @@ from common.models import (
     shufflenetv2,
     vgg,
     wrn,
+)
+from common.models.torchvision_models import (
+    build_torchvision,
+    check_torchvision_name,
+    is_torchvision_name,
 )
 
 ModelFactory = Callable[[int], nn.Module]
@@ -100,18 +105,28 @@ def unknown_model_message(name: str, key: str = "") -> str:
 
 
 def check_model_name(name: str, key: str = "") -> None:
-    """Raise ConfigError (naming `key`, e.g. ``student.name``) unless ``name`` is in the zoo."""
-    if name not in _ALL_MODELS:
+    """Raise ConfigError (naming `key`, e.g. ``student.name``) unless ``name`` is in the zoo
+    or is ``torchvision:<a torchvision classifier>``."""
+    if is_torchvision_name(name):
+        check_torchvision_name(name, key)
+    elif name not in _ALL_MODELS:
         raise ConfigError(unknown_model_message(name, key))
 
 
-def build_model(name: str, num_classes: int) -> nn.Module:
-    """Build zoo model ``name`` with a ``num_classes``-way classifier (random init).
+def build_model(
+    name: str, num_classes: int, feature_nodes: Sequence[str] | None = None
+) -> nn.Module:
+    """Build model ``name`` (a zoo name, or ``torchvision:<name>``) with a ``num_classes``-way
+    classifier (random init); ``feature_nodes`` names the graph nodes a torchvision model
+    returns as ``feats`` (default: its stage outputs; see ``common.models.adapter``).
 
-    An unknown ``name`` raises ``ConfigError`` (a ``ValueError``) with the nearest zoo name.
+    An unknown ``name`` raises ``ConfigError`` (a ``ValueError``) with the nearest name.
     """
     check_model_name(name)
-    factory = _ALL_MODELS[name]
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
-    return factory(num_classes)
+    if is_torchvision_name(name):
+        return build_torchvision(name, num_classes, feature_nodes)
+    model = _ALL_MODELS[name](num_classes)
+    model.zoo_name = name
+    return model

@@ -12,6 +12,7 @@ file of one's own goes to `teacher.checkpoint` instead (`common.models.load_weig
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import torchvision
@@ -33,21 +34,26 @@ def torchvision_classifiers() -> list[str]:
     return sorted(torchvision.models.list_models(module=torchvision.models))
 
 
+def check_torchvision_name(name: str, key: str = "") -> None:
+    """Raise ConfigError unless `torchvision:<arch>` names a torchvision classifier."""
+    arch = name.removeprefix(PREFIX)
+    known = torchvision_classifiers()
+    if arch not in known:
+        guess = difflib.get_close_matches(arch, known, n=1)
+        hint = f"; did you mean '{PREFIX}{guess[0]}'?" if guess else ""
+        where = f"{key} " if key else ""
+        raise ConfigError(
+            f"unknown torchvision model {where}'{arch}'{hint} (torchvision's classifiers: "
+            f"{', '.join(known[:12])}, ...: torchvision.models.list_models())"
+        )
+
+
 def build_torchvision(
     name: str, num_classes: int, feature_nodes: Sequence[str] | None = None
 ) -> FeatureModel:
     """`torchvision:<arch>` with a `num_classes`-way head and random weights, as a zoo model."""
+    check_torchvision_name(name)
     arch = name.removeprefix(PREFIX)
-    known = torchvision_classifiers()
-    if arch not in known:
-        import difflib
-
-        guess = difflib.get_close_matches(arch, known, n=1)
-        hint = f"; did you mean '{PREFIX}{guess[0]}'?" if guess else ""
-        raise ConfigError(
-            f"unknown torchvision model '{arch}'{hint} (torchvision's classifiers: "
-            f"{', '.join(known[:12])}, ...; torchvision.models.list_models())"
-        )
     model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
     wrapped = FeatureModel(model, feature_nodes)
     wrapped.zoo_name = name
