@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.batch import Batch
+from common.config.validate import positive, ranged
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
 from common.methods.registry import register_method
@@ -34,17 +35,17 @@ from common.methods.resize import LowResolutionStudent, checked_resolution
 class CQKDOptions:
     """Hyper-parameters of CQKD (defaults: Sec. 4.1)."""
 
-    alpha: float = 0.5
-    temperature: float = 10.0  # the paper runs 10 and 20
-    teacher_sees_lowres: bool = False  # True: the released code's quirk
-    antialias: bool = False  # released (torchvision < 0.17 tensors); see common.methods.resize
+    alpha: float = ranged(0.5, ge=0, le=1)  # KD weight; CE has 1 - alpha (Eq. 2)
+    temperature: float = positive(10.0)  # T; the paper runs 10 and 20
+    teacher_sees_lowres: bool = False  # true: teacher fed the downsampled batch (released quirk)
+    antialias: bool = False  # true: antialiased resize (false: as released; common.methods.resize)
 
 
 @dataclass
 class LowResOptions:
     """The supervised baseline has no hyper-parameter but the resize's antialiasing."""
 
-    antialias: bool = False  # as CQKDOptions.antialias
+    antialias: bool = False  # true: antialiased resize (false: as released; common.methods.resize)
 
 
 def cqkd_loss(

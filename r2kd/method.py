@@ -21,15 +21,18 @@ default) for Table VII's "pruning only" rows.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from common.batch import Batch
+from common.config.validate import at_least, check_field, convert, positive, ranged
 from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.losses import kd_loss
@@ -42,57 +45,50 @@ CIFAR_LIKE = ("cifar10", "cifar100", "synthetic")
 LOGGER = logging.getLogger("kdzoo.r2kd")
 
 
+# The choices of R2KD's keys; `prune` and `augment` take theirs from the modules that implement
+# them (r2kd/pruning.py, r2kd/augment.py), so each list is written once.
+RankMode = Literal["soft", "hard"]
+PruneMode = Literal[PRUNE_MODES]  # none | unstructured | structured
+PrunedBN = Literal["eval", "train"]
+Augment = Literal[AUGMENTS]  # none | cutmix | mixup | cutout | autoaugment | cutmixpick
+Policy = Literal["auto", "cifar10", "imagenet", "svhn"]
+PickEntropy = Literal["mixed", "clean"]
+
+
 @dataclass
 class R2KDOptions:
     """Hyper-parameters of R2KD (defaults: the paper and its released code)."""
 
-    temperature: float = 4.0
-    ce_weight: float = 1.0
-    alpha: float = 2.0  # value term weight (times T^2 unless value_t_squared is false)
-    beta: float = 2.0  # rank term weight
-    value_columns: bool = True  # also the transposed (per-class) Eisen term (released)
+    temperature: float = positive(4.0)  # T of both softmaxes
+    ce_weight: float = at_least(0, 1.0)  # weight of CE on the clean batch
+    alpha: float = at_least(0, 2.0)  # value term weight (times T^2 unless value_t_squared is false)
+    beta: float = at_least(0, 2.0)  # rank term weight; 0 drops the term
+    value_columns: bool = True  # also the transposed (per-class) Eisen term (released; Eq. 8: rows)
     value_t_squared: bool = True  # the value term times T^2 (released); false: Eq. 7's alpha
-    rank_mode: str = "soft"  # soft | hard (released: hard, no gradient)
-    rank_sharpness: float = DEFAULT_SHARPNESS  # soft rank: on standardised log-probabilities
-    prune: str = "unstructured"  # none | unstructured | structured
-    prune_amount: float = 0.1
-    teacher_mix: float = 0.7  # lambda: z = lambda z_T + (1 - lambda) z_Pr
-    pruned_bn: str = "eval"  # eval | train (released quirk: batch statistics, stats updated)
-    augment: str = "none"  # none | cutmix | mixup | cutout | autoaugment | cutmixpick
-    mixup_alpha: float = 0.2
-    cutout_length: int = 8  # 8 on CIFAR, 16 on Tiny-ImageNet (released)
-    cutmixpick_keep: int = 64
+    rank_mode: RankMode = "soft"  # soft: differentiable; hard: the released value, no gradient
+    rank_sharpness: float = positive(DEFAULT_SHARPNESS)  # soft rank's k, on standardised log-probs
+    prune: PruneMode = "unstructured"  # unstructured (released) or structured (torch-pruning)
+    prune_amount: float = ranged(0.1, ge=0, lt=1)  # fraction of weights (or channels) pruned
+    teacher_mix: float = ranged(0.7, ge=0, le=1)  # lambda: z = lambda z_T + (1 - lambda) z_Pr
+    pruned_bn: PrunedBN = "eval"  # train: the released quirk (batch statistics, stats updated)
+    augment: Augment = "none"  # the augmented copy of each batch (Sec. IV-D)
+    mixup_alpha: float = positive(0.2)  # Mixup's Beta(a, a)
+    cutout_length: int = at_least(2, 8)  # Cutout's side (the Tiny-ImageNet recipes: 16, released)
+    cutmixpick_keep: int = at_least(1, 64)  # CutMixPick keeps this many highest-entropy samples
     # Added keys (not in the issue's contract):
-    kl_weight: float = 0.0  # T^2 KL(p_T || p_S) on the mixed teacher (Table VII ablations)
+    kl_weight: float = at_least(0, 0.0)  # T^2 KL(p_T || p_S) on the mixed teacher (Table VII)
     cutout_per_image: bool = True  # false: one hole for the whole batch (released)
-    autoaugment_policy: str = "auto"  # auto (cifar10 on CIFAR-sized sets, else imagenet) | ...
-    cutmixpick_entropy: str = "mixed"  # mixed (Wang et al.) | clean (released: clean images)
-
-
-CHOICES = {
-    "rank_mode": ("soft", "hard"),
-    "prune": PRUNE_MODES,
-    "pruned_bn": ("eval", "train"),
-    "augment": AUGMENTS,
-    "autoaugment_policy": ("auto", "cifar10", "imagenet", "svhn"),
-    "cutmixpick_entropy": ("mixed", "clean"),
-}
+    autoaugment_policy: Policy = "auto"  # auto: cifar10 on CIFAR-sized data, else imagenet
+    cutmixpick_entropy: PickEntropy = "mixed"  # entropy on mixed (Wang et al.) or clean (released)
 
 
 def check_options(opts: R2KDOptions) -> None:
-    """Refuse a value outside its choices with one line naming the key."""
-    for key, choices in CHOICES.items():
-        value = getattr(opts, key)
-        if value not in choices:
-            raise ConfigError(
-                f"method.{key} '{value}' is not one of {', '.join(choices)} [method 'r2kd']"
-            )
-    if not 0.0 <= opts.teacher_mix <= 1.0:
-        raise ConfigError(f"method.teacher_mix must be in [0, 1], got {opts.teacher_mix}")
-    if not 0.0 <= opts.prune_amount < 1.0:
-        raise ConfigError(f"method.prune_amount must be in [0, 1), got {opts.prune_amount}")
-    if opts.temperature <= 0:
-        raise ConfigError(f"method.temperature must be positive, got {opts.temperature}")
+    """Options built in Python, not by a recipe, get a recipe's checks: each key's declared
+    choices and range (the same one-line ConfigError)."""
+    hints = typing.get_type_hints(R2KDOptions)
+    for f in dataclasses.fields(R2KDOptions):
+        key = f"method.{f.name}"
+        check_field(f, convert(getattr(opts, f.name), hints[f.name], key), key)
 
 
 class MixedTeacher(nn.Module):
@@ -135,8 +131,7 @@ class R2KD(Distiller):
 
     @classmethod
     def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        opts: R2KDOptions = cfg.method.options
-        check_options(opts)
+        opts: R2KDOptions = cfg.method.options  # checked by the recipe's validation
         if teacher is None:
             raise ConfigError("method 'r2kd' needs a teacher: set teacher.name")
         pruned, report = None, None

@@ -218,9 +218,9 @@ def test_resume_after_sigterm_is_bit_exact(tmp_path: Path, tiny_teacher: Path, m
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("method.augment=cutmax", "method.augment 'cutmax' is not one of"),
+        ("method.augment=cutmax", "method.augment 'cutmax' is not one of: none, cutmix"),
         ("method.rank_mode=fast", "method.rank_mode 'fast'"),
-        ("method.teacher_mix=1.5", "teacher_mix must be in [0, 1]"),
+        ("method.teacher_mix=1.5", "teacher_mix 1.5 is out of range: must be in [0, 1]"),
     ],
 )
 def test_bad_options_give_one_line(

@@ -242,12 +242,12 @@ def test_stage1_freezes_the_student_and_stage2_the_sl_teachers() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("method.mode=serial", "method.mode 'serial'"),
+        ("method.mode=serial", "method.mode 'serial' is not one of: parallel, sequential_sl"),
         ("method.student_sources=nobody", "student_sources 'nobody'"),
-        ("method.num_sl_teachers=0", "at least 1"),
+        ("method.num_sl_teachers=0", "num_sl_teachers 0 is out of range: must be >= 1"),
         ("method.fusion_weights=[0.5,0.5,0.5]", "3 weights for 2"),
         ("method.fusion_weights=[0.6,0.6]", "must sum to 1"),
-        ("method.rho=1.5", "rho must lie in"),
+        ("method.rho=1.5", r"rho 1.5 is out of range: must be in \[0, 1\]"),
         ("method.mode=sequential_student", "sl_teacher_checkpoint=PATH"),
         ("method.etta=2", "did you mean 'method.eta'"),
     ],
