@@ -1,4 +1,4 @@
-"""End to end on the real CIFAR-10 archive: a short teacher run, then KD from its best.pt."""
+"""End to end on the real CIFAR-10 archive: a short teacher run, then KD from its final.pt."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def test_kd_from_that_teacher_writes_its_run_directory(
     out = tmp_path / "kd"
     overrides = [
         *short_cifar10_run(cifar10_jpg_root, decode_cache_dir, 1),
-        "teacher.name=resnet8", f"teacher.checkpoint={cifar10_teacher / 'best.pt'}",
+        "teacher.name=resnet8", f"teacher.checkpoint={cifar10_teacher / 'final.pt'}",
         "student.name=resnet8",
     ]  # fmt: skip
     assert main(["--recipe", str(KD_RECIPE), "--out", str(out), *overrides]) == 0

@@ -131,7 +131,7 @@ def test_short_slkd_run_on_real_cifar10(
     out = tmp_path / "slkd"
     overrides = [
         *short_cifar10_run(cifar10_jpg_root, decode_cache_dir, 2, 2000, 1000),
-        "teacher.name=resnet8", f"teacher.checkpoint={teacher / 'best.pt'}",
+        "teacher.name=resnet8", f"teacher.checkpoint={teacher / 'final.pt'}",
         "student.name=resnet8",
     ]  # fmt: skip
     assert main(["--recipe", str(SLKD_RECIPE), "--out", str(out), *overrides]) == 0

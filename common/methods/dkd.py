@@ -59,11 +59,11 @@ def dkd_loss(
 class DKDOptions:
     """Hyper-parameters of DKD (Zhao et al. 2022, Sec. 4)."""
 
-    ce_weight: float = at_least(0, 1.0)
-    alpha: float = at_least(0, 1.0)
-    beta: float = at_least(0, 8.0)
-    temperature: float = positive(4.0)
-    warmup_epochs: int = at_least(0, 20)  # 0 = no ramp
+    ce_weight: float = at_least(0, 1.0)  # weight of the cross-entropy on the labels
+    alpha: float = at_least(0, 1.0)  # weight of TCKD (target class, Eq. 4)
+    beta: float = at_least(0, 8.0)  # weight of NCKD (non-target classes); 2, 6 or 8 per pair
+    temperature: float = positive(4.0)  # T of the softmaxes; both terms times T^2
+    warmup_epochs: int = at_least(0, 20)  # linear ramp of TCKD + NCKD over these epochs; 0 = none
 
 
 @register_method("dkd")

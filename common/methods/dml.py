@@ -44,8 +44,8 @@ class DMLOptions:
     """Hyper-parameters of DML (CQKD Sec. 4.1: m = 3, T = 1)."""
 
     cohort: int = at_least(2, 3, why="the student and at least one peer")  # m, student included
-    temperature: float = positive(1.0)
-    ce_weight: float = at_least(0, 1.0)
+    temperature: float = positive(1.0)  # T of the mutual KL (times T^2: a no-op at T = 1)
+    ce_weight: float = at_least(0, 1.0)  # weight of each member's cross-entropy
     antialias: bool = False  # released (torchvision < 0.17 tensors); see common.methods.resize
 
 

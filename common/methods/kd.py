@@ -22,9 +22,9 @@ from common.methods.registry import register_method
 class KDOptions:
     """Hyper-parameters of KD."""
 
-    temperature: float = positive(4.0)
-    ce_weight: float = at_least(0, 0.1)
-    kd_weight: float = at_least(0, 0.9)
+    temperature: float = positive(4.0)  # T of both softmaxes; the KL is multiplied by T^2
+    ce_weight: float = at_least(0, 0.1)  # weight of the cross-entropy on the labels
+    kd_weight: float = at_least(0, 0.9)  # weight of T^2 KL(p_t || p_s)
 
 
 @register_method("kd")
