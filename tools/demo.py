@@ -3,22 +3,26 @@
     python tools/demo.py            (make demo)
 
 Every recipe in tools/recipes/demo/ other than teacher.yaml and _base.yaml is a student run;
-a method joins the demo by adding its recipe there. Output goes to runs/demo/ (replaced).
+a method joins the demo by adding its recipe there. Output goes to runs/demo/, replaced on the
+next run: the demo only ever deletes a folder it wrote itself (one holding its marker file).
 """
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import time
 from pathlib import Path
 
+from common.cli import ArgumentParser, report
 from common.cli import main as train_main
+from common.config import load_recipe
+from common.errors import ConfigError, UserError
 from common.report.compare import main as compare_main
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RECIPES = REPO / "tools" / "recipes" / "demo"
+MARKER = ".kdzoo-demo"  # written into the output folder: only such a folder is ever replaced
 
 
 def student_recipes() -> list[Path]:
@@ -31,14 +35,38 @@ def student_recipes() -> list[Path]:
     return sorted(found, key=lambda p: (p.stem != "vanilla", p.stem))
 
 
+def fresh_output(out: Path) -> None:
+    """An empty `out`: a previous demo's folder is replaced; anything else is refused."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for the demo's runs")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MARKER).is_file():
+            raise ConfigError(
+                f"--out {out} holds files the demo did not write (no {MARKER} in it); "
+                "give an empty or new folder (nothing was deleted)"
+            )
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("written by tools/demo.py; the next demo replaces this folder\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="runs/demo", help="output folder (replaced)")
+    """Teacher, students, table; a user's mistake ends in one `error:` line (exit code 2)."""
+    try:
+        return run(argv)
+    except UserError as err:
+        return report(err)
+
+
+def run(argv: list[str] | None) -> int:
+    parser = ArgumentParser(prog="tools/demo.py", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/demo", help="output folder (a demo's: replaced)")
     parser.add_argument("overrides", nargs="*", help="key=value applied to every run")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    if out.exists():
-        shutil.rmtree(out)
+    for recipe in [DEMO_RECIPES / "teacher.yaml", *student_recipes()]:
+        load_recipe(recipe, args.overrides)  # a bad override stops before anything is written
+    fresh_output(out)
     start = time.perf_counter()
     teacher_dir = out / "teacher"
     overrides = list(args.overrides)

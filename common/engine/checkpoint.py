@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from common.errors import ResumeError
+from common.models.checkpoint import weights_only_reason
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -66,4 +67,7 @@ def load_run_checkpoint(path: Path) -> dict[str, Any]:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or foreign file
-        raise ResumeError(f"cannot resume: {path} is not a readable checkpoint ({err})") from None
+        reason = weights_only_reason(str(err)) or type(err).__name__
+        raise ResumeError(
+            f"cannot resume: {path} is not a readable checkpoint ({reason})"
+        ) from None

@@ -93,7 +93,7 @@ def _read_checkpoint(path: Path) -> Any:
                 "torch.load(weights_only=True). Re-save only the tensors, e.g. "
                 "torch.save({'model': model.state_dict()}, path)."
             ) from exc
-        raise _not_a_weights_file(path, _weights_only_reason(str(exc))) from exc
+        raise _not_a_weights_file(path, weights_only_reason(str(exc))) from exc
     except Exception as exc:  # torch raises KeyError/EOFError/RuntimeError for non-checkpoints
         raise _not_a_weights_file(path, f"{type(exc).__name__}: {exc}") from exc
 
@@ -105,7 +105,7 @@ def _not_a_weights_file(path: Path, reason: str) -> CheckpointError:
     )
 
 
-def _weights_only_reason(message: str) -> str:
+def weights_only_reason(message: str) -> str:
     """The unpickler's own reason inside torch's long weights_only message."""
     _, _, detail = message.partition("WeightsUnpickler error:")
     lines = [line.strip() for line in detail.splitlines() if line.strip()]

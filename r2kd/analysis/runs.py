@@ -51,13 +51,6 @@ def run_antialias(cfg: RunConfig) -> bool:
     return bool(getattr(cfg.method.options, "antialias", DEFAULT_ANTIALIAS))
 
 
-def pick_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU; anything else as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def load_student(
     run_dir: Path, cfg: RunConfig, checkpoint: str, num_classes: int, device: torch.device
 ) -> Network:
