@@ -32,6 +32,9 @@ class Batch:
     targets: Tensor
     indices: Tensor | None = None
     extras: dict[str, Tensor] = field(default_factory=dict)
+    # Every process's number of images in this step (host integers; None = all equal): what a
+    # method gathering rows across processes needs for the uneven partial last batch.
+    rank_sizes: tuple[int, ...] | None = None
 
     @property
     def size(self) -> int:
@@ -53,6 +56,7 @@ class Batch:
             move(self.targets),
             move(self.indices),
             {k: move(v) for k, v in self.extras.items()},
+            self.rank_sizes,
         )
 
     def has(self, name: str) -> bool:

@@ -68,8 +68,13 @@ OPTIONS = {
 # Where a config of mdistiller sets other values than cfg.py.
 OPTION_OVERRIDES = {
     ("reviewkd", "cifar100", "resnet32x4_resnet8x4"): {"reviewkd_weight": 5.0},
-    ("reviewkd", "imagenet", "resnet34_resnet18"): {"warmup_epochs": 1},
-    ("reviewkd", "imagenet", "resnet50_MobileNetV1"): {"reviewkd_weight": 8.0, "warmup_epochs": 1},
+    # mdistiller's ImageNet configs fuse the student's pre-activation maps (STU_PREACT: True)
+    ("reviewkd", "imagenet", "resnet34_resnet18"): {"warmup_epochs": 1, "student_preact": True},
+    ("reviewkd", "imagenet", "resnet50_MobileNetV1"): {
+        "reviewkd_weight": 8.0,
+        "warmup_epochs": 1,
+        "student_preact": True,
+    },
 }
 
 

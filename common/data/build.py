@@ -175,6 +175,7 @@ def build_small(
         train_size=len(train),
         val_size=len(val),
         class_names=list(train.class_names),
+        train_targets=train.labels.cpu(),
     )
     return DataBundle(spec=spec, train=train_loader, val=val_loader)
 
@@ -218,12 +219,23 @@ def build_large(
         train_size=len(train_data),
         val_size=len(val_data),
         class_names=classes,
+        train_targets=dataset_targets(train_data),
     )
     return DataBundle(
         spec=spec,
         train=DeviceBatches(train_loader, device, mean, std),
         val=DeviceBatches(val_loader, device, mean, std),
     )
+
+
+def dataset_targets(dataset) -> torch.Tensor | None:
+    """The labels of a (subset of an) ImageFolder-like data set, in its order, without
+    reading an image; None when the data set does not list them."""
+    if isinstance(dataset, Subset):
+        inner = dataset_targets(dataset.dataset)
+        return None if inner is None else inner[torch.as_tensor(dataset.indices)]
+    targets = getattr(dataset, "targets", None)
+    return None if targets is None else torch.as_tensor(targets, dtype=torch.long)
 
 
 def keep_subset(dataset, count: int):

@@ -26,6 +26,7 @@ from common.data.sharding import (
     check_rank,
     per_rank_batch,
     rank_batch_indices,
+    rank_sizes,
     rank_slice,
     step_sizes,
     val_shard,
@@ -116,7 +117,9 @@ class DeviceTrainLoader:
             own = rank_slice(size, self.rank, self.world_size)
             generator = make_generator(self.seed, epoch, step, STREAM_AUGMENT)
             params = sample_crop_flip(size, self.padding, self.flip, generator)[own]
-            yield self.augment(indices, params)
+            batch = self.augment(indices, params)
+            batch.rank_sizes = rank_sizes(size, self.world_size)
+            yield batch
 
     def augment(self, indices: torch.Tensor, params: CropFlipParams) -> Batch:
         """The normalised, cropped and flipped images at `indices`, their labels and indices."""

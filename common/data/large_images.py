@@ -22,7 +22,13 @@ from common.batch import Batch, IndexedDataset
 from common.data.device_augment import channel_stats, normalise
 from common.data.image_files import open_rgb
 from common.data.seeding import STREAM_WORKERS, make_generator
-from common.data.sharding import per_rank_batch, rank_batch_indices, step_sizes, val_shard
+from common.data.sharding import (
+    per_rank_batch,
+    rank_batch_indices,
+    rank_sizes,
+    step_sizes,
+    val_shard,
+)
 from common.errors import DataError
 
 
@@ -138,9 +144,14 @@ class DeviceBatches:
     def __iter__(self) -> Iterator[Batch | tuple[torch.Tensor, torch.Tensor]]:
         """Training (a batch sampler): `Batch`es with sample indices; validation: pairs."""
         training = isinstance(self.loader.dataset, IndexedDataset)
-        for item in self.loader:
+        sampler = self.loader.batch_sampler
+        sizes = list(getattr(sampler, "step_sizes", []))[self.start_step :]
+        world = getattr(sampler, "world_size", 1)
+        for step, item in enumerate(self.loader):
             batch = Batch.of(item).to(self.device)
             batch.images = normalise(batch.images, self.mean, self.std)
+            if training and step < len(sizes):
+                batch.rank_sizes = rank_sizes(sizes[step], world)
             yield batch if training else (batch.images, batch.targets)
 
 

@@ -55,6 +55,13 @@ def rank_slice(step_size: int, rank: int, world_size: int) -> slice:
     return slice(step_size * rank // world_size, step_size * (rank + 1) // world_size)
 
 
+def rank_sizes(step_size: int, world_size: int) -> tuple[int, ...]:
+    """Every rank's number of images of a step of `step_size` images (`rank_slice`'s sizes)."""
+    return tuple(
+        step_size * (r + 1) // world_size - step_size * r // world_size for r in range(world_size)
+    )
+
+
 def steps_per_epoch(num_samples: int, global_batch: int, world_size: int, drop_last: bool) -> int:
     """Steps of an epoch: the full batches, plus the partial last one when it is kept."""
     full, tail = divmod(num_samples, global_batch)

@@ -20,6 +20,8 @@ class DataSpec:
     train_size: int
     val_size: int
     class_names: list[str]
+    # Every training image's label in data-set order (CRD samples negatives of other classes).
+    train_targets: torch.Tensor | None = None
 
 
 @runtime_checkable

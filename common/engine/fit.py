@@ -33,6 +33,7 @@ from common.config.schema import (
     TrainConfig,
 )
 from common.config.validate import build_dataclass
+from common.data.build import dataset_targets
 from common.data.spec import DataBundle, DataSpec
 from common.engine.build import seed_everything
 from common.engine.checkpoint import load_run_checkpoint
@@ -140,6 +141,7 @@ def _spec_of(train_loader: Any, val_loader: Any, student: nn.Module) -> DataSpec
         train_size=_length(train_set),
         val_size=_length(val_set),
         class_names=[str(c) for c in classes],
+        train_targets=dataset_targets(train_set),
     )
 
 

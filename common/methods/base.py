@@ -80,6 +80,12 @@ class Distiller(nn.Module):
         """The student's logits for evaluation images."""
         return self.student(images)[0]
 
+    def teacher_outputs(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The frozen teacher's `(logits, features)` without building a graph."""
+        assert self.teacher is not None
+        with torch.no_grad():
+            return self.teacher(images)
+
     def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
         """The frozen teacher's logits without building a graph."""
         assert self.teacher is not None

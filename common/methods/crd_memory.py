@@ -32,28 +32,26 @@ def _distributed() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
-def gather_for_memory(
-    v_s: torch.Tensor,
-    v_t: torch.Tensor,
-    indices: torch.Tensor,
-    sizes: Sequence[int] | None = None,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The embeddings and sample indices of the whole global batch, in rank order, when
-    `torch.distributed` is initialised with more than one process; the inputs unchanged otherwise.
+def gather_rows(
+    *tensors: torch.Tensor, sizes: Sequence[int] | None = None
+) -> tuple[torch.Tensor, ...]:
+    """Each tensor's rows from every process, in rank order, when `torch.distributed` is
+    initialised with more than one process; the inputs unchanged otherwise.
 
     `sizes` is every rank's local batch size (host integers the loader knows, e.g. for an
-    uneven last batch); by default all ranks are assumed to hold as many rows as this one. Rows
-    are padded to the largest size for the collective and the padding dropped again by slicing
-    with those host integers, so nothing waits on the device. Not differentiable (detach first).
+    uneven last batch: `Batch.rank_sizes`); by default all ranks are assumed to hold as many
+    rows as this one. Rows are padded to the largest size for the collective and the padding
+    dropped again by slicing with those host integers, so nothing waits on the device. Not
+    differentiable (detach first).
     """
     if not _distributed():
-        return v_s, v_t, indices
+        return tensors
     world, rank = dist.get_world_size(), dist.get_rank()
-    local = v_s.shape[0]
+    local = tensors[0].shape[0]
     sizes = [local] * world if sizes is None else [int(s) for s in sizes]
     if len(sizes) != world or sizes[rank] != local:
         raise ValueError(
-            f"gather_for_memory: sizes {sizes} do not fit rank {rank} of {world} with {local} rows"
+            f"gather_rows: sizes {sizes} do not fit rank {rank} of {world} with {local} rows"
         )
     longest = max(sizes)
 
@@ -64,7 +62,18 @@ def gather_for_memory(
         dist.all_gather(parts, padded.contiguous())
         return torch.cat([part[:n] for part, n in zip(parts, sizes)])
 
-    return gather(v_s), gather(v_t), gather(indices)
+    return tuple(gather(t) for t in tensors)
+
+
+def gather_for_memory(
+    v_s: torch.Tensor,
+    v_t: torch.Tensor,
+    indices: torch.Tensor,
+    sizes: Sequence[int] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The embeddings and sample indices of the whole global batch (see `gather_rows`)."""
+    v_s, v_t, indices = gather_rows(v_s, v_t, indices, sizes=sizes)
+    return v_s, v_t, indices
 
 
 class ContrastMemory(nn.Module):

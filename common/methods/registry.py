@@ -29,6 +29,10 @@ BUILTIN_MODULES = (
     "common.methods.kd",
     "common.methods.dkd",
     "common.methods.dml",
+    "common.methods.fitnet",
+    "common.methods.at",
+    "common.methods.crd",
+    "common.methods.reviewkd",
 )
 
 _METHODS: dict[str, type[Distiller]] = {}

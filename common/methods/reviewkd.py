@@ -1,0 +1,85 @@
+"""ReviewKD (Chen et al., "Distilling Knowledge via Knowledge Review", CVPR 2021), as mdistiller
+runs it.
+
+The student's stage outputs and pooled feature are fused from the deepest level up by
+attention-based fusion modules (ABF, Sec. 3.2; `common.methods.abf.ReviewFusion`), and each
+fused level is compared with the teacher's (pre-activation stages after the stem, and the
+pooled feature) by the hierarchical context loss (HCL, Sec. 3.3; `losses.hcl_loss`):
+
+    L = ce_weight CE(y, z_s) + reviewkd_weight * min((epoch + 1) / warmup_epochs, 1) * HCL
+
+Defaults: mdistiller's CIFAR-100 config, weight 1 (5 for resnet32x4 -> resnet8x4, in that
+recipe), 20 warm-up epochs (counted from 1, as mdistiller), channels and sizes derived from
+the two models by a dry forward (never typed per pair), mid channels min(512, the student's
+deepest width). `student_preact: true` fuses the student's pre-activation maps (mdistiller's
+ImageNet configs). The fusion modules train with the student; last.pt holds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from common.batch import Batch
+from common.config.validate import at_least
+from common.methods.abf import ReviewFusion, student_levels, teacher_levels
+from common.methods.base import Distiller
+from common.methods.losses import hcl_loss
+from common.methods.registry import register_method
+
+
+@dataclass
+class ReviewKDOptions:
+    """Hyper-parameters of ReviewKD (mdistiller's CIFAR-100 values)."""
+
+    reviewkd_weight: float = at_least(0, 1.0)  # weight of HCL (5 for resnet32x4 -> resnet8x4)
+    warmup_epochs: int = at_least(0, 20)  # HCL ramped in linearly over these epochs; 0 = none
+    ce_weight: float = at_least(0, 1.0)  # weight of the cross-entropy on the labels
+    student_preact: bool = False  # fuse the student's pre-activation maps (ImageNet configs)
+    max_mid_channel: int = at_least(1, 512)  # ABF width: min(this, the deepest student width)
+
+
+@register_method("reviewkd")
+class ReviewKD(Distiller):
+    """CE + ramped reviewkd_weight * HCL(ABF-fused student levels, teacher levels)."""
+
+    Options = ReviewKDOptions
+
+    def __init__(
+        self,
+        student: nn.Module,
+        teacher: nn.Module,
+        options: ReviewKDOptions | None = None,
+        image_size: int = 32,
+    ) -> None:
+        super().__init__(student, teacher, options)
+        o = self.options
+        self.fusion = ReviewFusion.from_models(
+            student, teacher, image_size, max_mid_channel=o.max_mid_channel,
+            student_preact=o.student_preact,
+        )  # fmt: skip
+
+    @classmethod
+    def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
+        return cls(student, teacher, cfg.method.options, spec.image_size)
+
+    def warmup(self) -> float:
+        """min((epoch + 1) / warmup_epochs, 1), epochs counted from 1 as in mdistiller."""
+        o = self.options
+        return min((self.epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
+
+    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        logits, features = self.student(batch.images)
+        _, teacher_features = self.teacher_outputs(batch.images)
+        o = self.options
+        levels = student_levels(features, len(self.fusion.abfs), o.student_preact)
+        fused = self.fusion(levels)
+        hcl = hcl_loss(fused, teacher_levels(teacher_features))
+        return logits, {
+            "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
+            "feat": o.reviewkd_weight * self.warmup() * hcl,
+        }
