@@ -4,6 +4,7 @@ BatchNorm normalises with per-process batch statistics (SyncBatchNorm needs a GP
 network without it can be compared exactly between one process and two.
 """
 
+import os
 import sys
 
 import torch
@@ -35,5 +36,24 @@ class PlainConvNet(nn.Module):
 
 register_model("test_plain_convnet", PlainConvNet)
 
+
+def dump_every_rank(prefix: str) -> None:
+    """Make each process save its method's state at the end as `<prefix>.rank<R>.pt` (tests
+    compare what the ranks hold, e.g. SoKD's policy, not only what rank 0 wrote)."""
+    import torch
+
+    from common.engine.trainer import Trainer
+
+    finish = Trainer.finish
+
+    def finish_and_dump(self):
+        torch.save(self.method.state_dict(), f"{prefix}.rank{self.info.rank}.pt")
+        return finish(self)
+
+    Trainer.finish = finish_and_dump
+
+
 if __name__ == "__main__":
+    if os.environ.get("KDZOO_DUMP_RANKS"):
+        dump_every_rank(os.environ["KDZOO_DUMP_RANKS"])
     sys.exit(main(sys.argv[1:], prog="ddp_worker"))

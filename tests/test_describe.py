@@ -27,7 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 # Every method of the packages that exist now; each must have an options block in a README
 # (`*/README.md` or common/methods/README.md). A package that adds a method (fitnet, at, crd,
 # reviewkd, sokd, ...) adds its name here together with its README's block.
-DOCUMENTED = {"vanilla", "kd", "dkd", "dml", "r2kd", "slkd", "cqkd", "lowres"}
+DOCUMENTED = {
+    "vanilla", "kd", "dkd", "dml", "fitnet", "at", "crd", "reviewkd", "r2kd", "slkd", "cqkd",
+    "lowres", "sokd",
+}  # fmt: skip
 
 
 @dataclass

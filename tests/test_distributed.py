@@ -17,8 +17,13 @@ HERE = Path(__file__).resolve().parent
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
-def launch(args: list[str], processes: int) -> None:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
+def launch(args: list[str], processes: int, env_extra: dict[str, str] | None = None) -> None:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "PYTHONPATH": str(HERE.parent),
+        **(env_extra or {}),
+    }
     if processes == 1:
         cmd = [sys.executable, str(HERE / "ddp_worker.py"), *args]
     else:

@@ -37,7 +37,34 @@ def bench_data(device: torch.device, steps: int) -> dict[str, Any]:
     return bench_data_pipeline(str(default_root()), steps=max(steps, 20), device=str(device))
 
 
-BUILTIN: dict[str, Section] = {"data": bench_data, "kd_step": bench_kd_step}
+FEATURE_METHODS = ("fitnet", "at", "crd", "reviewkd")
+CIFAR_TRAIN_SIZE = 50_000
+
+
+def bench_feature_step(device: torch.device, steps: int) -> dict[str, Any]:
+    """FitNet, AT, CRD and ReviewKD, one engine step each resnet32x4 -> resnet8x4 (batch 64)
+    beside the networks' bare forward/backward (goal: FitNet and AT at most 5% outside the
+    networks, CRD and ReviewKD 15%); CRD's memory banks sized for CIFAR's 50,000 images."""
+    out: dict[str, Any] = {}
+    for name in FEATURE_METHODS:
+        recipe = REPO / "tools" / "recipes" / name / "cifar100" / "resnet32x4_resnet8x4.yaml"
+        cost = method_step_cost(recipe, device, steps, train_size=CIFAR_TRAIN_SIZE)
+        out[f"{name}_step_ms"] = cost["step_ms"]
+        out[f"{name}_models_fwd_bwd_ms"] = cost["models_fwd_bwd_ms"]
+        out[f"{name}_outside_models_share"] = cost["outside_models_share"]
+        out[f"{name}_outside_models_flop_share"] = cost["outside_models_flop_share"]
+        out[f"{name}_peak_memory_mb"] = cost["peak_memory_mb"]
+        if name == "crd":
+            out["crd_memory_banks_mb"] = cost["method_buffers_mb"]
+    out["device"] = str(device)
+    return out
+
+
+BUILTIN: dict[str, Section] = {
+    "data": bench_data,
+    "kd_step": bench_kd_step,
+    "feature_step": bench_feature_step,
+}
 
 
 def section_names() -> list[str]:

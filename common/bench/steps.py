@@ -49,12 +49,19 @@ def build_untrained(cfg: RunConfig, spec: DataSpec) -> Distiller:
 
 
 def step_trainer(
-    recipe: str | Path, device: torch.device, overrides: Sequence[str] = ()
+    recipe: str | Path,
+    device: torch.device,
+    overrides: Sequence[str] = (),
+    train_size: int = 0,
 ) -> tuple[Trainer, Any]:
-    """A Trainer of `recipe` on synthetic CIFAR-100-shaped data, and one training batch."""
+    """A Trainer of `recipe` on synthetic CIFAR-100-shaped data, and one training batch;
+    `train_size` > 0 makes the method see a training set of that many labels (CRD's memory
+    banks at CIFAR's 50,000 rather than the synthetic set's 800)."""
     cfg = load_recipe(recipe, [*SYNTHETIC_CIFAR100, *overrides])
     seed_everything(0)
     data = build_data(cfg.data, batch_size=cfg.train.batch_size, device=device, seed=0)
+    if train_size:
+        data.spec.train_targets = torch.arange(train_size) % data.spec.num_classes
     distiller = build_untrained(cfg, data.spec)
     trainer = Trainer(cfg, distiller, data, Path("/tmp/kdzoo-bench"), DistInfo(), device)
     trainer.method.train()
@@ -63,11 +70,33 @@ def step_trainer(
     return trainer, next(iter(data.train))
 
 
+def forward_flops(fn: Any) -> int:
+    """FLOPs `fn` runs (torch.utils.flop_counter), without a graph."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def method_buffer_bytes(method: Distiller) -> int:
+    """Bytes of the method's own buffers (not the networks'): e.g. CRD's memory banks."""
+    return sum(
+        b.numel() * b.element_size()
+        for name, b in method.named_buffers()
+        if not name.startswith(("student.", "teacher."))
+    )
+
+
 def method_step_cost(
-    recipe: str | Path, device: torch.device, steps: int, overrides: Sequence[str] = ()
+    recipe: str | Path,
+    device: torch.device,
+    steps: int,
+    overrides: Sequence[str] = (),
+    train_size: int = 0,
 ) -> dict[str, Any]:
     """The step of `recipe` (ms, images/s, peak memory) against its networks' bare work."""
-    trainer, batch = step_trainer(recipe, device, overrides)
+    trainer, batch = step_trainer(recipe, device, overrides, train_size)
     reset_peak_memory(device)
     step = seconds_per_call(lambda: trainer.train_step(batch), steps)
     distiller = trainer.method
@@ -83,6 +112,10 @@ def method_step_cost(
             net(images)[0].sum().backward()
 
     models = seconds_per_call(bare, steps, warmup=2)
+    method_flops = forward_flops(lambda: distiller.forward_train(batch))
+    network_flops = forward_flops(
+        lambda: [net(images) for net in (*trained, *([teacher] if teacher is not None else []))]
+    )
     return {
         "recipe": str(recipe),
         "device": str(device),
@@ -92,4 +125,8 @@ def method_step_cost(
         "images_per_second": batch.size / step,
         "outside_models_share": max(step - models, 0.0) / step,
         "peak_memory_mb": peak_memory_mb(device),
+        "method_buffers_mb": method_buffer_bytes(trainer.method) / 2**20,
+        # Forward FLOPs beyond the networks' own (the method's modules and losses): how much
+        # of the time outside the networks is arithmetic the method adds, not engine glue.
+        "outside_models_flop_share": max(method_flops - network_flops, 0) / max(method_flops, 1),
     }

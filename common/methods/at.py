@@ -67,15 +67,25 @@ class AT(Distiller):
         check_stages(student, teacher, image_size)
 
     @classmethod
+    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
+        """What the method's construction needs of the data (the image size of a dry forward)."""
+        return {"image_size": spec.image_size}
+
+    @classmethod
     def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, spec.image_size)
+        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
 
     def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features = self.student(batch.images)
-        _, teacher_features = self.teacher_outputs(batch.images)
+        logits, features, teacher_features = self.student_and_teacher(batch.images)
+        return logits, self.losses(batch, logits, features, teacher_features)
+
+    def losses(
+        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+    ) -> dict[str, torch.Tensor]:
+        """{"ce", "feat"}: the weighted cross-entropy and attention loss."""
         o = self.options
         attention = at_loss(features["feats"][1:], teacher_features["feats"][1:], o.p)
-        return logits, {
+        return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
             "feat": o.feat_weight * attention,
         }

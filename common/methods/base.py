@@ -86,6 +86,15 @@ class Distiller(nn.Module):
         with torch.no_grad():
             return self.teacher(images)
 
+    def student_and_teacher(
+        self, images: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, Any], dict[str, Any]]:
+        """(student logits, student features, teacher features): what a feature method's
+        `losses` reads (and what a plug-in such as SoKD reuses without a second forward)."""
+        logits, features = self.student(images)
+        _, teacher_features = self.teacher_outputs(images)
+        return logits, features, teacher_features
+
     def teacher_logits(self, images: torch.Tensor) -> torch.Tensor:
         """The frozen teacher's logits without building a graph."""
         assert self.teacher is not None

@@ -98,8 +98,13 @@ class CRD(Distiller):
         self._generator_state: torch.Tensor | None = None
 
     @classmethod
+    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
+        """What the construction needs of the data: the image size and the training labels."""
+        return {"image_size": spec.image_size, "train_targets": spec.train_targets}
+
+    @classmethod
     def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, spec.image_size, spec.train_targets)
+        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
 
     # ---------------------------------------------------------------- sampling
     def generator(self, device: torch.device) -> torch.Generator:
@@ -128,14 +133,19 @@ class CRD(Distiller):
 
     # ----------------------------------------------------------------- forward
     def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features = self.student(batch.images)
-        _, teacher_features = self.teacher_outputs(batch.images)
+        logits, features, teacher_features = self.student_and_teacher(batch.images)
+        return logits, self.losses(batch, logits, features, teacher_features)
+
+    def losses(
+        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+    ) -> dict[str, torch.Tensor]:
+        """{"ce", "crd"}: the weighted cross-entropy and the two NCE terms."""
         o = self.options
         v_s = self.embed_s(features["pooled_feat"])
         v_t = self.embed_t(teacher_features["pooled_feat"])
         _, sizes = _rank_offset(batch.rank_sizes, batch.size)
         out_s, out_t = self.memory(v_s, v_t, batch.indices, self.contrast_indices(batch), sizes)
-        return logits, {
+        return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
             "crd": o.feat_weight * (self.nce_s(out_s) + self.nce_t(out_t)),
         }

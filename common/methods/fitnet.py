@@ -74,15 +74,31 @@ class FitNet(Distiller):
         self.regressor = hint_regressor(student, teacher, image_size, self.options)
 
     @classmethod
+    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
+        """What the method's construction needs of the data (the image size of a dry forward)."""
+        return {"image_size": spec.image_size}
+
+    @classmethod
     def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, spec.image_size)
+        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
 
     def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features = self.student(batch.images)
-        _, teacher_features = self.teacher_outputs(batch.images)
-        h, o = self.options.hint_layer, self.options
-        hint = F.mse_loss(self.regressor(features["feats"][h]), teacher_features["feats"][h])
-        return logits, {
+        logits, features, teacher_features = self.student_and_teacher(batch.images)
+        return logits, self.losses(batch, logits, features, teacher_features)
+
+    def hint_pair(
+        self, features: dict, teacher_features: dict
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(regressed student hint, teacher hint): the maps FitNet distils."""
+        h = self.options.hint_layer
+        return self.regressor(features["feats"][h]), teacher_features["feats"][h]
+
+    def losses(
+        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+    ) -> dict[str, torch.Tensor]:
+        """{"ce", "feat"}: the weighted cross-entropy and hint MSE."""
+        o = self.options
+        return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
-            "feat": o.feat_weight * hint,
+            "feat": o.feat_weight * F.mse_loss(*self.hint_pair(features, teacher_features)),
         }

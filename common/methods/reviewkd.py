@@ -64,8 +64,13 @@ class ReviewKD(Distiller):
         )  # fmt: skip
 
     @classmethod
+    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
+        """What the method's construction needs of the data (the image size of a dry forward)."""
+        return {"image_size": spec.image_size}
+
+    @classmethod
     def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, spec.image_size)
+        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
 
     def warmup(self) -> float:
         """min((epoch + 1) / warmup_epochs, 1), epochs counted from 1 as in mdistiller."""
@@ -73,13 +78,23 @@ class ReviewKD(Distiller):
         return min((self.epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
 
     def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features = self.student(batch.images)
-        _, teacher_features = self.teacher_outputs(batch.images)
+        logits, features, teacher_features = self.student_and_teacher(batch.images)
+        return logits, self.losses(batch, logits, features, teacher_features)
+
+    def fused_levels(
+        self, features: dict, teacher_features: dict
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """(ABF-fused student levels, teacher levels), shallowest first: what HCL compares."""
+        levels = student_levels(features, len(self.fusion.abfs), self.options.student_preact)
+        return self.fusion(levels), teacher_levels(teacher_features)
+
+    def losses(
+        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+    ) -> dict[str, torch.Tensor]:
+        """{"ce", "feat"}: the weighted cross-entropy and ramped HCL."""
         o = self.options
-        levels = student_levels(features, len(self.fusion.abfs), o.student_preact)
-        fused = self.fusion(levels)
-        hcl = hcl_loss(fused, teacher_levels(teacher_features))
-        return logits, {
+        hcl = hcl_loss(*self.fused_levels(features, teacher_features))
+        return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
             "feat": o.reviewkd_weight * self.warmup() * hcl,
         }

@@ -1,0 +1,62 @@
+"""SoKD's recipe keys (everything under `method:`), with the paper's values as defaults.
+
+Paper (Sec. 3, 4.1, Table 6): the policy searched for 20 epochs, then fixed to its most likely
+sub-policy; the student minimises L_task + alpha L_D + beta L_DA (Eq. 15), the policy
+L_aug = 1/2 ||s(F_t) - Phi_s(F_s)||^2 (Eq. 14). Public code (METHODS.md): alpha = beta = 1000
+(FitNet base, resnet32x4 -> resnet8x4), policy Adam lr 3e-4, betas (0.5, 0.999), weight decay
+1e-3, Gumbel and Bernoulli temperatures 0.5, N = 8 boxes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from common.config.validate import at_least, positive, ranged
+
+Base = Literal["fitnet", "at", "crd", "reviewkd"]
+BASES: tuple[str, ...] = ("fitnet", "at", "crd", "reviewkd")
+# "" or one of sokd.ops.OPS (a test keeps the two lists equal)
+ManualOp = Literal[
+    "",
+    "ShearX",
+    "ShearY",
+    "Rotate",
+    "TranslateX",
+    "TranslateY",
+    "Cutout",
+    "GaussianNoise",
+    "ChannelShuffle",
+    "ChannelDrop",
+]
+
+
+@dataclass
+class SoKDOptions:
+    """Hyper-parameters of SoKD (defaults: the paper, else the public code)."""
+
+    base: Base = "fitnet"  # the feature method SoKD plugs into
+    base_options: dict[str, Any] = field(default_factory=dict)  # that method's own keys
+    alpha: float = at_least(0, 1000.0)  # weight of L_D, DAM's head loss (Eq. 12)
+    beta: float = at_least(0, 1000.0)  # weight of L_DA, the masked feature loss (Eq. 13)
+    search_epochs: int = at_least(0, 20)  # epochs of policy search (Table 6), then fixed
+    dafa: bool = True  # false: no feature augmentation (Table 5's first rows)
+    dam: bool = True  # false: no masks, L_DA is the plain MSE and no L_D (Table 5)
+    policy_objective: Literal["aug", "train"] = "aug"  # aug: Eq. 14 | train: no L_aug (Table 5)
+    policy_order: Literal["first", "second"] = "first"  # second: DARTS' unrolled estimate
+    unroll_lr: float = positive(0.01)  # xi of the virtual student step (second order)
+    unroll_weight_decay: float = at_least(0, 1e-4)  # its weight decay (the public code's)
+    relaxation: Literal["weighted", "sampled"] = "weighted"  # Eq. 8 | one sub-policy a batch
+    after_search: Literal["argmax", "keep"] = "argmax"  # fix the best | keep the relaxed policy
+    temperature: float = positive(0.5)  # Gumbel-softmax temperature tau (Eq. 8)
+    bernoulli_temperature: float = positive(0.5)  # relaxed Bernoulli lambda (Eq. 9)
+    policy_lr: float = positive(3e-4)  # Adam learning rate of the policy
+    policy_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # its Adam betas
+    policy_weight_decay: float = at_least(0, 1e-3)  # its weight decay
+    top_n: int = at_least(1, 8)  # boxes decoded from the heatmap (N of Eq. 13)
+    heat_channels: int = at_least(1, 1)  # DAM heatmap channels (the code's CenterNet: 100)
+    replace_base_loss: bool | None = None  # L_DA replaces the base's feature loss; None: FitNet
+    manual_augment: ManualOp = ""  # a fixed operation instead of DAFA (Table 7)
+    manual_magnitude: float = ranged(0.5, ge=0, le=1)  # its magnitude
+    manual_target: Literal["features", "images"] = "features"  # augment F_t or the images
+    seed: int = 0  # of the policy's and the operations' random draws

@@ -1,0 +1,158 @@
+"""SoKD's parts: the nine feature operations, the relaxed policy, DAM's decoding and losses."""
+
+from __future__ import annotations
+
+import typing
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sokd.dam import box_mask, decode_boxes, head_loss, masked_loss
+from sokd.ops import NEUTRAL, OPS, apply_op
+from sokd.options import ManualOp
+from sokd.policy import SUB_POLICIES, DAFAPolicy
+
+
+def features(seed: int = 0) -> torch.Tensor:
+    return torch.randn(3, 6, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_every_operation_keeps_the_shape_and_has_a_finite_magnitude_gradient(name: str) -> None:
+    x = features()
+    m = torch.tensor(0.8, requires_grad=True)
+    out = apply_op(name, x, m, torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and torch.isfinite(out).all()
+    (out * torch.randn_like(out)).sum().backward()
+    assert m.grad is not None and torch.isfinite(m.grad)
+
+
+@pytest.mark.parametrize("name", sorted(NEUTRAL))
+def test_the_neutral_magnitude_is_the_identity(name: str) -> None:
+    x = features()
+    torch.testing.assert_close(apply_op(name, x, NEUTRAL[name]), x, atol=1e-5, rtol=0)
+    assert not torch.allclose(apply_op(name, x, 1.0, torch.Generator().manual_seed(2)), x)
+
+
+def test_the_magnitude_gradient_is_straight_through() -> None:
+    """Eq. 10: d out / d m = 1 per element, whatever the operation."""
+    x = features()
+    for name in OPS:
+        m = torch.tensor(0.3, requires_grad=True)
+        apply_op(name, x, m, torch.Generator().manual_seed(0)).sum().backward()
+        assert m.grad == pytest.approx(float(x.numel())), name
+
+
+def test_geometric_operations_move_the_map_as_their_range_says() -> None:
+    x = torch.zeros(1, 1, 8, 8)
+    x[0, 0, 3, 2] = 1.0
+    moved = apply_op("TranslateX", x, 0.5 + 0.25 / 0.9)  # v = 0.25 of the map: 2 pixels right
+    assert moved[0, 0, 3, 4] == pytest.approx(1.0, abs=1e-5) and moved.sum() == pytest.approx(1.0)
+    half = apply_op("Rotate", torch.ones(1, 1, 8, 8), 1.0)  # +30 degrees: corners leave
+    assert half.sum() < 64 and half[0, 0, 4, 4] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_cutout_and_channel_drop_zero_what_they_say() -> None:
+    x = torch.ones(2, 10, 20, 20)
+    cut = apply_op("Cutout", x, 1.0, torch.Generator().manual_seed(3))  # side 0.2 of the map
+    zeros = int((cut[0, 0] == 0).sum())
+    assert 0 < zeros <= 16 and torch.equal(cut[0], cut[1])  # one hole a batch, 4 x 4 or less
+    dropped = apply_op("ChannelDrop", x, 1.0, torch.Generator().manual_seed(4))  # p = 0.5
+    per_channel = dropped.sum((0, 2, 3))
+    assert set(per_channel.tolist()) <= {0.0, 800.0} and 0 < (per_channel == 0).sum() < 10
+    shuffled = apply_op("ChannelShuffle", torch.arange(10.0).view(1, 10, 1, 1).expand(1, 10, 2, 2),
+                        0.0, torch.Generator().manual_seed(5))  # fmt: skip
+    assert sorted(shuffled[0, :, 0, 0].tolist()) == list(range(10))
+
+
+def test_an_unknown_operation_names_the_nine() -> None:
+    with pytest.raises(ValueError, match="ShearX, ShearY"):
+        apply_op("Solarize", features(), 0.5)
+    assert set(typing.get_args(ManualOp)) == {"", *OPS}  # the recipes' choice is this list
+
+
+def test_the_search_space_is_the_36_pairs_in_list_order() -> None:
+    assert len(SUB_POLICIES) == 36 and SUB_POLICIES[0] == ("ShearX", "ShearY")
+    assert all(OPS.index(a) < OPS.index(b) for a, b in SUB_POLICIES)
+
+
+def test_the_policy_passes_gradients_to_alpha_beta_and_m() -> None:
+    policy = DAFAPolicy()
+    gen, ops = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    draw = policy.draw(gen, ops)
+    x = features()
+    out = policy(x, draw, ops)
+    assert out.shape == x.shape
+    (out - x.flip(0)).pow(2).mean().backward()
+    for p in (policy.logits, policy.probability, policy.magnitude):
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
+    again = policy(x, draw, ops)  # the same draw repeats the same augmentation
+    torch.testing.assert_close(again, out.detach())
+
+
+def test_the_relaxed_choice_tends_to_the_hard_one_as_the_temperature_falls() -> None:
+    logits = torch.tensor([0.3, 1.2, -0.5, 0.9])
+    gumbel = -torch.log(-torch.log(torch.rand(4, generator=torch.Generator().manual_seed(0))))
+    hard = F.one_hot((logits + gumbel).argmax(), 4).float()
+    gaps = []
+    for tau in (1.0, 0.5, 0.1, 0.01):
+        policy = DAFAPolicy(temperature=tau)
+        policy.logits.data = torch.cat([logits, torch.zeros(32)])
+        draw = policy.draw(torch.Generator(), torch.Generator())
+        draw.gumbel[:4], draw.gumbel[4:] = gumbel, -1e9
+        gaps.append(float((policy.mixing_weights(draw).detach()[:4] - hard).abs().sum()))
+    assert gaps == sorted(gaps, reverse=True) and gaps[-1] < 1e-6
+    # Relaxed Bernoulli (Eq. 9): beta = 0.8, a fixed u: b -> [u > 1 - beta] as lambda -> 0
+    for u, expected in ((0.3, 1.0), (0.1, 0.0)):  # fires iff u > 1 - beta
+        fires = [float(DAFAPolicy(bernoulli_temperature=lam).fire(torch.tensor(0.8),
+                                                                  torch.tensor(u)))
+                 for lam in (1.0, 0.1, 0.01)]  # fmt: skip
+        assert abs(fires[-1] - expected) < 1e-6 and abs(fires[0] - expected) > 0.05
+
+
+def test_fixing_keeps_the_most_likely_sub_policy_with_hard_firings() -> None:
+    policy = DAFAPolicy()
+    policy.logits.data[5] = 3.0
+    policy.probability.data[5] = torch.tensor([1.0 - 1e-6, 1e-6])  # first op always, second never
+    assert policy.fix() == 5 and policy.summary()["sokd_subpolicy"] == "+".join(SUB_POLICIES[5])
+    ops = torch.Generator().manual_seed(0)
+    draw = policy.draw(torch.Generator().manual_seed(1), ops)
+    x = features()
+    first = SUB_POLICIES[5][0]
+    expected = apply_op(first, x, policy.magnitude[5, 0].detach(), ops.set_state(draw.op_state))
+    torch.testing.assert_close(policy(x, draw, ops).detach(), expected.detach())
+
+
+def test_dam_decoding_against_a_hand_made_heatmap() -> None:
+    heat = torch.zeros(1, 1, 6, 8)
+    heat[0, 0, 1, 2] = 0.9  # a peak
+    heat[0, 0, 1, 3] = 0.5  # its neighbour: suppressed by the 3x3 max-pool
+    heat[0, 0, 4, 6] = 0.7  # a second peak
+    size = torch.zeros(1, 2, 6, 8)
+    size[0, :, 1, 2] = torch.tensor([3.0, 2.0])  # w 3, h 2
+    size[0, :, 4, 6] = torch.tensor([6.0, 6.0])
+    offset = torch.zeros(1, 2, 6, 8)
+    offset[0, :, 1, 2] = torch.tensor([0.5, 0.0])  # dx 0.5
+    boxes = decode_boxes(heat, size, offset, top_n=2)
+    # peak (1, 2): centre x 2.5, y 1 -> x in [1.0, 4.0], y in [0, 2] (inclusive, truncated)
+    assert boxes[0, 0].tolist() == [0.0, 1.0, 2.0, 4.0]
+    # peak (4, 6): x in [3, 9] clamped to 7, y in [1, 7] clamped to 5
+    assert boxes[0, 1].tolist() == [1.0, 3.0, 5.0, 7.0]
+    mask = box_mask(boxes, 6, 8)[0, 0]
+    expected = torch.zeros(6, 8)
+    expected[0:3, 1:5] = 1
+    expected[1:6, 3:8] = 1
+    assert torch.equal(mask, expected)
+
+
+def test_dam_losses_are_the_mses_of_eqs_12_and_13() -> None:
+    s, t = features(1), features(2)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4, :] = 1
+    by_hand = ((s - t)[..., :4, :] ** 2).sum() / s.numel()
+    torch.testing.assert_close(masked_loss(s, t, mask), by_hand)
+    outs_s, outs_t = (s, s[:, :2], s[:, 2:4]), (t, t[:, :2], t[:, 2:4])
+    torch.testing.assert_close(
+        head_loss(outs_s, outs_t), sum(F.mse_loss(a, b) for a, b in zip(outs_s, outs_t))
+    )
