@@ -160,6 +160,11 @@ class R2KD(Distiller):
             self.pruned_teacher.train(mode and self.options.pruned_bn == "train")
         return self
 
+    def capturable(self) -> str:
+        if self.options.augment == "autoaugment":
+            return "with augment=autoaugment draws torchvision's policy on the host"
+        return ""
+
     def compile_targets(self) -> list[nn.Module]:
         extra = [self.pruned_teacher] if self.pruned_teacher is not None else []
         return [*super().compile_targets(), *extra]

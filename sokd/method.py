@@ -83,6 +83,7 @@ class SoKDPlugin:
                 lr=options.policy_lr,
                 betas=tuple(options.policy_betas),
                 weight_decay=options.policy_weight_decay,
+                fused=True,  # its step counter stays in the kernel: no host read a step
             )
         replace = options.replace_base_loss
         self.replaced = set(self.maps.replaces) if replace is None or replace else set()
@@ -107,7 +108,7 @@ class SoKDPlugin:
 
     def start_epoch(self, epoch: int) -> None:
         super().start_epoch(epoch)  # type: ignore[misc]
-        if self.policy is None:
+        if getattr(self, "policy", None) is None:  # no policy (or not built yet)
             return
         self.policy.restore_fixed()
         done = epoch >= self.sokd.search_epochs
@@ -298,6 +299,12 @@ class SoKDPlugin:
         """What the engine's optimiser updates: everything but the teacher and the policy."""
         policy = {id(p) for p in self.policy.parameters()} if self.policy is not None else set()
         return [p for p in self.parameters() if p.requires_grad and id(p) not in policy]
+
+    def capturable(self) -> str:
+        return (
+            "restarts its generators and steps its policy's optimiser inside the step: use "
+            "train.graph=compile or none"
+        )
 
     def epoch_metrics(self) -> dict[str, Any]:
         """The policy's most likely sub-policy, its probabilities and magnitudes."""

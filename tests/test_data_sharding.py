@@ -128,3 +128,23 @@ def test_resuming_mid_epoch_yields_the_remaining_steps() -> None:
         assert torch.equal(x, fx) and torch.equal(y, fy)
     with pytest.raises(ValueError, match="start_step"):
         bundle.train.set_epoch(0, start_step=len(full) + 1)
+
+
+def test_the_epochs_draws_made_at_set_epoch_give_the_per_step_batches() -> None:
+    """Every draw of an epoch is made in set_epoch and moved to the device once; the batches
+    are bit-identical to drawing each step's crops and flips from its own (seed, epoch, step)
+    generator, as the loader did step by step."""
+    from common.data.device_augment import crop_flip, normalise, sample_crop_flip
+    from common.data.seeding import STREAM_AUGMENT, make_generator
+
+    bundle = synthetic_bundle(torch.device("cpu"))
+    loader = bundle.train
+    loader.set_epoch(4)
+    batches = list(loader)
+    steps = rank_batch_indices(200, 24, 5, 4, 0, 1, drop_last=False)
+    for step, (indices, batch) in enumerate(zip(steps, batches)):
+        params = sample_crop_flip(len(indices), loader.padding, loader.flip,
+                                  make_generator(5, 4, step, STREAM_AUGMENT))  # fmt: skip
+        images = crop_flip(loader.images[indices], params, loader.padding)
+        assert torch.equal(normalise(images, loader.mean, loader.std), batch.images)
+        assert torch.equal(batch.indices, indices)

@@ -85,7 +85,7 @@ CASES = [
         "train", f"{NEW} optim.momentum=1", "optim.momentum 1.0 is out of range: must be in [0, 1)"
     ),
     row("train", f"{NEW} optim.milestones=[5,-1]", "optim.milestones[1] -1 is out of range"),
-    row("train", f"{NEW} train.amp=fp32", "train.amp 'fp32' is not one of: none, bf16, fp16"),
+    row("train", f"{NEW} train.amp=fp32", "train.amp 'fp32' is not one of: auto, none, bf16, fp16"),
     row(
         "train", f"{NEW} train.progress=yes", "train.progress 'yes' is not one of: auto, bar, none"
     ),

@@ -60,10 +60,19 @@ def bench_feature_step(device: torch.device, steps: int) -> dict[str, Any]:
     return out
 
 
+def bench_kd_speed(device: torch.device, steps: int) -> dict[str, Any]:
+    """The standard CIFAR-100 KD run (resnet32x4 -> resnet8x4, 240 epochs): an mdistiller-style
+    loop against ours as shipped, fast eager, compile and cudagraph (common/bench/speed.py)."""
+    from common.bench.speed import bench_kd_speed as measure
+
+    return measure(device, steps)
+
+
 BUILTIN: dict[str, Section] = {
     "data": bench_data,
     "kd_step": bench_kd_step,
     "feature_step": bench_feature_step,
+    "kd_speed": bench_kd_speed,
 }
 
 

@@ -17,7 +17,9 @@ from common.config.validate import at_least, matching, positive, ranged
 
 OptimName = Literal["sgd", "adamw"]
 Schedule = Literal["multistep", "cosine", "onecycle", "constant"]
-Amp = Literal["none", "bf16", "fp16"]
+Amp = Literal["auto", "none", "bf16", "fp16"]
+Graph = Literal["none", "compile", "cudagraph"]
+TeacherDtype = Literal["auto", "float32", "bfloat16"]
 Progress = Literal["auto", "bar", "none"]
 DEVICE_FORM = r"auto|cpu|cuda(:\d+)?|mps"
 
@@ -74,6 +76,7 @@ class OptimConfig:
     gamma: float = positive(0.1)
     warmup_epochs: float = at_least(0, 0.0)  # linear warm-up (multistep, cosine)
     pct_start: float = ranged(0.1, ge=0, le=1)  # onecycle warm-up share
+    fused: bool = True  # torch's fused SGD/AdamW with a device-tensor lr, where available
     min_lr: float = at_least(0, 0.0)  # cosine floor
 
 
@@ -84,9 +87,11 @@ class TrainConfig:
     epochs: int = at_least(1, 240, why="a run trains at least one epoch; 0 would train nothing")
     batch_size: int = at_least(1, 64)  # global; divided by the number of processes
     seed: int = 0
-    amp: Amp = "none"
-    channels_last: bool = False
-    compile: bool = False
+    amp: Amp = "auto"  # auto: bf16 autocast on CUDA, none on the CPU
+    channels_last: bool | None = None  # null: on CUDA (NHWC convolutions), off on the CPU
+    graph: Graph = "none"  # compile: torch.compile the networks and the optimiser step;
+    # cudagraph: capture the whole step in one CUDA graph (CUDA only)
+    teacher_dtype: TeacherDtype = "auto"  # auto: the frozen teacher kept in bf16 under bf16 amp
     eval_every: int = at_least(1, 1)  # epochs
     grad_clip: float = at_least(0, 0.0)  # 0 = off
     sync_bn: bool = False  # SyncBatchNorm for the trained networks under torchrun (CUDA)

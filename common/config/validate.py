@@ -13,7 +13,7 @@ Declaring what a key accepts (once, on the dataclass field; methods' `Options` l
       augments: list[Literal["cutmix", "mixup"]] = field(default_factory=list)
       mode: Literal["soft", "hard"] | None = None
 
-  A value outside them is refused: `train.amp 'fp32' is not one of: none, bf16, fp16`. Code
+  A value outside them is refused: `train.amp 'fp32' is not one of: auto, none, bf16, fp16`. Code
   that needs the choices as a tuple derives it from one alias instead of repeating them::
 
       Amp = Literal["none", "bf16", "fp16"]
@@ -188,7 +188,7 @@ def _type_name(tp: Any) -> str:
 
 
 def choices_message(key: str, value: Any, choices: tuple[Any, ...], null: bool = False) -> str:
-    """`train.amp 'fp32' is not one of: none, bf16, fp16` (with the nearest choice, if close)."""
+    """`train.amp 'fp32' is not one of: auto, none, bf16, fp16` (with the nearest choice, if close)."""
     names = [str(c) for c in choices] + (["null"] if null else [])
     guess = nearest_key(str(value), [str(c) for c in choices])
     hint = f"; did you mean '{guess}'?" if guess else ""

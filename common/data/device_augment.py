@@ -27,11 +27,17 @@ class CropFlipParams:
         return CropFlipParams(self.offset_y[index], self.offset_x[index], self.flipped[index])
 
     def to(self, device: torch.device) -> CropFlipParams:
-        return CropFlipParams(
-            self.offset_y.to(device, non_blocking=True),
-            self.offset_x.to(device, non_blocking=True),
-            self.flipped.to(device, non_blocking=True),
-        )
+        """The parameters on `device` (one asynchronous copy each from pinned memory on CUDA;
+        a no-op when they are there already)."""
+
+        def move(t: torch.Tensor) -> torch.Tensor:
+            if t.device == device:
+                return t
+            if device.type == "cuda":
+                t = t.pin_memory()
+            return t.to(device, non_blocking=True)
+
+        return CropFlipParams(move(self.offset_y), move(self.offset_x), move(self.flipped))
 
 
 def sample_crop_flip(

@@ -79,7 +79,10 @@ class DeviceTrainLoader:
         return self.images.device
 
     def set_epoch(self, epoch: int, start_step: int = 0) -> None:
-        """Select the shuffle and augmentation of `epoch` for the next iteration.
+        """Select the shuffle and augmentation of `epoch` for the next iteration: every random
+        draw of the epoch (order, crop offsets, flips) is made here, on the CPU generators of
+        `common.data.seeding`, and moved to the device in one copy, so a step only slices
+        device tensors (nothing is copied from the host while the epoch runs).
 
         `start_step` > 0 resumes inside the epoch: the iteration yields steps
         `start_step .. len(self) - 1`, exactly as an uninterrupted epoch would have.
@@ -89,6 +92,34 @@ class DeviceTrainLoader:
         self._epoch = epoch
         self._start_step = start_step
         self._iterated_epochs.discard(epoch)
+        self._draws = self.epoch_draws(epoch)
+        self._draws_epoch = epoch
+
+    def epoch_draws(self, epoch: int) -> tuple[torch.Tensor, CropFlipParams, list[int]]:
+        """(this rank's sample indices of every step, their crop/flip parameters, the start of
+        each step in them), on the device."""
+        steps = rank_batch_indices(
+            self.images.shape[0],
+            self.global_batch,
+            self.seed,
+            epoch,
+            self.rank,
+            self.world_size,
+            self.drop_last,
+        )
+        indices, params, starts = [], [], [0]
+        for step, (step_indices, size) in enumerate(zip(steps, self.step_sizes)):
+            own = rank_slice(size, self.rank, self.world_size)
+            generator = make_generator(self.seed, epoch, step, STREAM_AUGMENT)
+            indices.append(step_indices)
+            params.append(sample_crop_flip(size, self.padding, self.flip, generator)[own])
+            starts.append(starts[-1] + len(step_indices))
+        flat = CropFlipParams(
+            torch.cat([p.offset_y for p in params]),
+            torch.cat([p.offset_x for p in params]),
+            torch.cat([p.flipped for p in params]),
+        )
+        return _to_device(torch.cat(indices), self.device), flat.to(self.device), starts
 
     def __len__(self) -> int:
         return len(self.step_sizes)
@@ -102,22 +133,15 @@ class DeviceTrainLoader:
                 stacklevel=2,
             )
         self._iterated_epochs.add(epoch)
-        steps = rank_batch_indices(
-            self.images.shape[0],
-            self.global_batch,
-            self.seed,
-            epoch,
-            self.rank,
-            self.world_size,
-            self.drop_last,
-        )
-        for step, (indices, size) in enumerate(zip(steps, self.step_sizes)):
+        if getattr(self, "_draws", None) is None or self._draws_epoch != epoch:
+            self._draws = self.epoch_draws(epoch)
+        self._draws_epoch = epoch
+        indices, params, starts = self._draws
+        for step, size in enumerate(self.step_sizes):
             if step < self._start_step:
                 continue
-            own = rank_slice(size, self.rank, self.world_size)
-            generator = make_generator(self.seed, epoch, step, STREAM_AUGMENT)
-            params = sample_crop_flip(size, self.padding, self.flip, generator)[own]
-            batch = self.augment(indices, params)
+            rows = slice(starts[step], starts[step + 1])
+            batch = self.augment(indices[rows], params[rows])
             batch.rank_sizes = rank_sizes(size, self.world_size)
             yield batch
 
@@ -129,6 +153,13 @@ class DeviceTrainLoader:
         )
         images = normalise(images, self.mean, self.std)
         return Batch(images, self.labels.index_select(0, indices), indices)
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """One copy to `device` (from pinned memory, asynchronous, on CUDA)."""
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
 
 
 class DeviceEvalLoader:

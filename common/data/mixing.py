@@ -7,71 +7,95 @@
 * Mixup (Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018): the convex
   combination lambda * x + (1 - lambda) * x[perm], lambda ~ Beta(a, a).
 
-Both are pure (the input is not modified) and return `(mixed, perm, lam)`; the loss is
-`lam * loss(out, y) + (1 - lam) * loss(out, y[perm])`. Randomness comes from `generator` when
-given (a torch.Generator) and from torch's global RNG otherwise.
+Both are pure (the input is not modified) and return `(mixed, perm, lam)` with `lam` a 0-d
+tensor; the loss is `lam * loss(out, y) + (1 - lam) * loss(out, y[perm])`. Every draw and
+every box coordinate stays a tensor on the device (the box is a mask, not a slice), so a
+training step that mixes never reads a value on the host. Randomness comes from `generator`
+when given (a torch.Generator, on its own device) and from the images' device's default
+generator otherwise. Beta(a, a) is drawn exactly by Johnk's method (Johnk 1964) from a block of
+64 uniform pairs, the first accepted pair kept (all 64 rejected: probability below 2^-64).
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
 import torch
 
+JOHNK_PROPOSALS = 64
 
-def sample_beta(alpha: float, generator: torch.Generator | None = None) -> float:
-    """One draw of Beta(alpha, alpha); 1.0 (no mixing) when alpha <= 0."""
+
+def _where(generator: torch.Generator | None, device: torch.device) -> torch.device:
+    """The device draws are made on: the generator's own, else the images'."""
+    return generator.device if generator is not None else device
+
+
+def sample_beta(
+    alpha: float, generator: torch.Generator | None = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """One draw of Beta(alpha, alpha) as a 0-d float32 tensor on `device`; 1 when alpha <= 0.
+
+    Johnk: for U, V uniform, X = U^(1/a), Y = V^(1/a), X / (X + Y) given X + Y <= 1 is
+    Beta(a, a)."""
+    device = torch.device(device)
     if alpha <= 0:
-        return 1.0
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=_where(generator)))
-    return float(np.random.default_rng(seed).beta(alpha, alpha))
+        return torch.ones((), device=device)
+    u = torch.rand(JOHNK_PROPOSALS, 2, generator=generator, device=_where(generator, device))
+    x, y = u[:, 0].pow(1.0 / alpha), u[:, 1].pow(1.0 / alpha)
+    total = x + y
+    accepted = (total <= 1) & (total > 0)
+    first = accepted.to(torch.int64).argmax()
+    return (x / total.clamp_min(1e-30))[first].to(device)
 
 
 def partner_permutation(
     batch: int, device: torch.device, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """A random permutation of the batch (drawn on the generator's device), on `device`."""
-    return torch.randperm(batch, generator=generator, device=_where(generator)).to(device)
+    return torch.randperm(batch, generator=generator, device=_where(generator, device)).to(device)
 
 
-def cutmix_box(
-    height: int, width: int, lam: float, generator: torch.Generator | None = None
-) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of a box of side ratio sqrt(1 - lam), clipped at the border."""
-    ratio = math.sqrt(1.0 - lam)
-    cut_h, cut_w = int(height * ratio), int(width * ratio)
-    cy = int(torch.randint(0, height, (1,), generator=generator, device=_where(generator)))
-    cx = int(torch.randint(0, width, (1,), generator=generator, device=_where(generator)))
-    top, bottom = max(cy - cut_h // 2, 0), min(cy + cut_h // 2, height)
-    left, right = max(cx - cut_w // 2, 0), min(cx + cut_w // 2, width)
-    return top, bottom, left, right
-
-
-def _where(generator: torch.Generator | None) -> torch.device:
-    """The device draws must be made on: the generator's own (CPU without one)."""
-    return generator.device if generator is not None else torch.device("cpu")
+def cutmix_mask(
+    height: int,
+    width: int,
+    lam: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inside, area): the (H, W) bool mask of a box of side ratio sqrt(1 - lam) around a
+    uniform centre, clipped at the border, and its area in pixels (tensors on lam's device)."""
+    device = lam.device
+    ratio = torch.sqrt(1.0 - lam)
+    cut_h, cut_w = torch.floor(height * ratio), torch.floor(width * ratio)
+    where = _where(generator, device)
+    cy = torch.randint(0, height, (), generator=generator, device=where).to(device)
+    cx = torch.randint(0, width, (), generator=generator, device=where).to(device)
+    top = (cy - torch.floor(cut_h / 2)).clamp_min(0)
+    bottom = (cy + torch.floor(cut_h / 2)).clamp_max(height)
+    left = (cx - torch.floor(cut_w / 2)).clamp_min(0)
+    right = (cx + torch.floor(cut_w / 2)).clamp_max(width)
+    rows = torch.arange(height, device=device).view(-1, 1)
+    cols = torch.arange(width, device=device).view(1, -1)
+    inside = (rows >= top) & (rows < bottom) & (cols >= left) & (cols < right)
+    return inside, (bottom - top) * (right - left)
 
 
 def cutmix(
     images: torch.Tensor, generator: torch.Generator | None = None, alpha: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor, float]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """CutMix a batch `(B, C, H, W)`: returns (mixed, perm, lam), lam = 1 - box area / area."""
     batch, _, height, width = images.shape
-    lam = sample_beta(alpha, generator)
+    lam = sample_beta(alpha, generator, images.device)
     perm = partner_permutation(batch, images.device, generator)
-    top, bottom, left, right = cutmix_box(height, width, lam, generator)
-    mixed = images.clone()
-    mixed[:, :, top:bottom, left:right] = images[perm, :, top:bottom, left:right]
-    lam = 1.0 - (bottom - top) * (right - left) / (height * width)
-    return mixed, perm, lam
+    if alpha <= 0:
+        return images.clone(), perm, lam
+    inside, area = cutmix_mask(height, width, lam, generator)
+    mixed = torch.where(inside, images[perm], images)
+    return mixed, perm, 1.0 - area / (height * width)
 
 
 def mixup(
     images: torch.Tensor, alpha: float = 0.2, generator: torch.Generator | None = None
-) -> tuple[torch.Tensor, torch.Tensor, float]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Mixup a float batch: returns (lam * x + (1 - lam) * x[perm], perm, lam)."""
-    lam = sample_beta(alpha, generator)
+    lam = sample_beta(alpha, generator, images.device).to(images.dtype)
     perm = partner_permutation(images.shape[0], images.device, generator)
-    mixed = images.mul(lam).add_(images[perm], alpha=1.0 - lam)
+    mixed = images * lam + images[perm] * (1.0 - lam)
     return mixed, perm, lam

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,44 @@ def atomic_save(obj: Any, path: Path) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+
+
+def to_cpu(obj: Any) -> Any:
+    """A copy of a checkpoint tree with every tensor on the CPU (what a background write may
+    hold while training goes on and changes the device tensors)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+class BackgroundWriter:
+    """Atomic checkpoint writes in one background thread: the loop hands over a CPU copy and
+    goes on; serialising and fsync happen meanwhile. A write waits for the previous one (so
+    they land in order); `wait()` before anything reads the files or the process ends."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kdzoo-checkpoint")
+        self.pending: Future | None = None
+
+    def save(self, obj: Any, path: Path) -> None:
+        """Write `obj` (copied to the CPU now) to `path` atomically, in the background."""
+        snapshot = to_cpu(obj)
+        self.wait()
+        self.pending = self.pool.submit(atomic_save, snapshot, Path(path))
+
+    def wait(self) -> None:
+        """Block until the last write is on disk (re-raising its error, if any)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def close(self) -> None:
+        self.wait()
+        self.pool.shutdown(wait=True)
 
 
 def capture_rng() -> dict[str, Any]:

@@ -29,15 +29,14 @@ class NonFiniteGuard:
         self.first_step = torch.full((), -1, dtype=torch.long, device=device)
         self.first_losses: torch.Tensor | None = None
 
-    def update(self, step: int, total: torch.Tensor, losses: torch.Tensor) -> None:
-        """Record `step` (and its losses) if it is the first whose total is not finite."""
+    def update(self, step: int | torch.Tensor, total: torch.Tensor, losses: torch.Tensor) -> None:
+        """Record `step` (and its losses) if it is the first whose total is not finite; the
+        device tensors are updated in place (a captured step may hold them)."""
         newly = (self.first_step < 0) & ~torch.isfinite(total)
-        self.first_step = torch.where(
-            newly, torch.full_like(self.first_step, step), self.first_step
-        )
+        self.first_step.copy_(torch.where(newly, step, self.first_step))
         if self.first_losses is None:
             self.first_losses = torch.zeros_like(losses)
-        self.first_losses = torch.where(newly, losses, self.first_losses)
+        self.first_losses.copy_(torch.where(newly, losses, self.first_losses))
 
     def check(self, names: list[str], epoch: int) -> None:
         """Raise NonFiniteLossError (naming the step and each loss) if a step went bad."""

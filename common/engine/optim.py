@@ -3,6 +3,12 @@
 `multistep` reproduces the CIFAR protocol (x0.1 at epochs 150/180/210 of 240), `cosine` decays
 to `min_lr`, `onecycle` is torch's OneCycleLR (CQKD: max lr 1e-3, 10% warm-up); `multistep` and
 `cosine` accept a linear warm-up in epochs.
+
+The optimisers are torch's fused implementations where the build has them for the parameters'
+device (`optim.fused`, on by default), with the learning rate as a tensor on that device: the
+schedule writes it in place (`fill_`), so a step never reads it on the host and a captured
+step (CUDA graphs) sees each new rate. The weights equal the unfused optimiser's to float
+precision (tests/test_optim_fused.py).
 """
 
 from __future__ import annotations
@@ -18,30 +24,61 @@ from common.errors import ConfigError
 
 
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter], cfg: OptimConfig
+    params: Iterable[torch.nn.Parameter], cfg: OptimConfig, capturable: bool = False
 ) -> torch.optim.Optimizer:
-    """SGD (momentum, weight decay, optional Nesterov) or AdamW from the recipe.
+    """SGD (momentum, weight decay, optional Nesterov) or AdamW from the recipe: fused, with
+    a tensor learning rate on the parameters' device, where torch has that (else foreach).
 
     `optim.name` and `optim.schedule` are the schema's Literal choices, checked when the recipe
     is read (`common.config.validate`).
     """
     params = list(params)
+    if cfg.name == "sgd" and cfg.nesterov and cfg.momentum == 0:
+        raise ConfigError(
+            "optim.nesterov=true needs a momentum: set optim.momentum > 0 (e.g. 0.9) "
+            "or optim.nesterov=false"
+        )
+    if cfg.fused and params:
+        try:
+            lr = torch.tensor(cfg.lr, dtype=torch.float32, device=params[0].device)
+            return _optimizer(params, cfg, lr=lr, fused=True, capturable=capturable)
+        except (RuntimeError, ValueError):  # no fused kernel for this device or dtype
+            pass
+    return _optimizer(params, cfg, lr=cfg.lr, fused=None, capturable=capturable)
+
+
+def _optimizer(
+    params: list[torch.nn.Parameter],
+    cfg: OptimConfig,
+    lr: float | torch.Tensor,
+    fused: bool | None,
+    capturable: bool = False,
+) -> torch.optim.Optimizer:
+    """`capturable`: AdamW keeps its step counters on the device (a CUDA graph replays it);
+    SGD has no counter to keep."""
     if cfg.name == "sgd":
-        if cfg.nesterov and cfg.momentum == 0:
-            raise ConfigError(
-                "optim.nesterov=true needs a momentum: set optim.momentum > 0 (e.g. 0.9) "
-                "or optim.nesterov=false"
-            )
         return torch.optim.SGD(
             params,
-            lr=cfg.lr,
+            lr=lr,
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
             nesterov=cfg.nesterov,
+            fused=fused,
         )
     return torch.optim.AdamW(
-        params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        params,
+        lr=lr,
+        betas=tuple(cfg.betas),
+        weight_decay=cfg.weight_decay,
+        fused=fused,
+        capturable=capturable,
     )
+
+
+def current_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The first group's learning rate as a number (a host read: between steps only)."""
+    lr = optimizer.param_groups[0]["lr"]
+    return float(lr) if torch.is_tensor(lr) else lr
 
 
 def lr_factor(cfg: OptimConfig, step: int, steps_per_epoch: int, total_steps: int) -> float:

@@ -25,13 +25,15 @@ import torch
 from common.batch import Batch
 from common.config.schema import RunConfig
 from common.data import DataBundle
-from common.engine.checkpoint import atomic_save, capture_rng, restore_rng
+from common.engine.checkpoint import BackgroundWriter, capture_rng, restore_rng
 from common.engine.ddp import convert_sync_batchnorm, wrap_for_training
+from common.engine.device_policy import resolve_policy
 from common.engine.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from common.engine.evaluate import evaluate, module_logits
+from common.engine.graphs import CapturedStep
 from common.engine.guards import NonFiniteGuard, SignalCatcher, TrainingInterrupted
 from common.engine.model_checks import OutputChecks
-from common.engine.optim import build_optimizer, build_scheduler
+from common.engine.optim import build_optimizer, build_scheduler, current_lr
 from common.engine.progress import ProgressBar, want_bar
 from common.engine.state import TrainState
 from common.engine.writers import EpochRecord, Writers, console_logger, writer_class
@@ -44,7 +46,6 @@ __all__ = ["NonFiniteLossError", "Trainer", "TrainingInterrupted"]
 SYNC_EVERY = 50
 # What is logged of every other trained network (`extra_eval_models`, e.g. DML's peers).
 EXTRA_METRICS = ("top1", "top5", "ece", "nll", "entropy")
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Trainer:
@@ -65,9 +66,12 @@ class Trainer:
         self.info = dist_info
         self.device = device
         self.logger = console_logger(dist_info.is_main)
+        self.policy = resolve_policy(cfg.train, device)
         self.method = distiller.to(device)
-        if cfg.train.channels_last:
+        if self.policy.channels_last:
             self.method = self.method.to(memory_format=torch.channels_last)
+        if self.policy.teacher_bf16 and self.method.teacher is not None:
+            self.method.teacher.to(torch.bfloat16)  # frozen: no per-step recast under autocast
         if cfg.train.sync_bn and dist_info.distributed:
             if device.type != "cuda":
                 raise ConfigError(
@@ -76,10 +80,16 @@ class Trainer:
                 )
             convert_sync_batchnorm(self.method)
         self.model = wrap_for_training(self.method, device, dist_info.distributed)
-        if cfg.train.compile:
+        self.optimizer = build_optimizer(
+            self.method.trainable_parameters(),
+            cfg.optim,
+            capturable=self.policy.graph == "cudagraph",
+        )
+        self.compile_mode = "reduce-overhead" if device.type == "cuda" else "default"
+        if self.policy.graph == "compile":
             for module in self.method.compile_targets():
-                module.compile()  # in place: state-dict keys and the loss code stay as they are
-        self.optimizer = build_optimizer(self.method.trainable_parameters(), cfg.optim)
+                module.compile(mode=self.compile_mode)  # in place: state-dict keys stay
+        self.captured = CapturedStep(self) if self.policy.graph == "cudagraph" else None
         self.steps_per_epoch = len(data.train)
         self.step_sizes = list(getattr(data.train, "step_sizes", []))
         if self.steps_per_epoch == 0:
@@ -90,8 +100,12 @@ class Trainer:
         self.scheduler = build_scheduler(
             self.optimizer, cfg.optim, self.steps_per_epoch, cfg.train.epochs
         )
-        self.amp_dtype = AMP_DTYPES.get(cfg.train.amp)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.amp == "fp16")
+        self.optimizer_step = self.optimizer.step  # as the schedule wrapped it
+        if self.policy.graph == "compile":
+            self.optimizer_step = torch.compile(self.optimizer.step, mode=self.compile_mode)
+        self.amp_dtype = self.policy.amp_dtype
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.policy.amp == "fp16")
+        self.checkpoints = BackgroundWriter()
         self.state = TrainState()
         self.checks = OutputChecks({})
         for name in cfg.log.writers:
@@ -154,9 +168,12 @@ class Trainer:
             "num_classes": self.data.spec.num_classes,
         }
 
-    def save_last(self) -> None:
+    def save_last(self, wait: bool = False) -> None:
+        """last.pt, written in the background (atomically); `wait` until it is on disk."""
         if self.info.is_main:
-            atomic_save(self.checkpoint(), self.run_dir / "last.pt")
+            self.checkpoints.save(self.checkpoint(), self.run_dir / "last.pt")
+            if wait:
+                self.checkpoints.wait()
 
     def restore(self, ckpt: dict[str, Any]) -> None:
         """Load a last.pt written by `checkpoint()`."""
@@ -192,10 +209,11 @@ class Trainer:
         return local_images * self.info.world_size / self.step_sizes[step]
 
     def train_step(
-        self, batch: Batch, step: int = 0
+        self, batch: Batch, step: int = 0, schedule: bool = True
     ) -> tuple[list[str], torch.Tensor, torch.Tensor]:
-        """Forward, backward, optimiser and schedule step; returns the loss names, the summed
-        loss and the per-name losses stacked (all detached, still on the device)."""
+        """Forward, backward, optimiser and (unless `schedule` is false: a captured step)
+        schedule step; returns the loss names, the summed loss and the per-name losses
+        stacked (all detached, still on the device)."""
         batch.images = self._to_input(batch.images)
         with self.autocast():
             _, losses = self.model(batch)
@@ -208,9 +226,13 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(
                 self.method.trainable_parameters(), self.cfg.train.grad_clip
             )
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.scheduler.step()
+        if self.scaler.is_enabled():
+            self.scaler.step(self.optimizer)  # fp16: reads the inf check on the host
+            self.scaler.update()
+        else:
+            self.optimizer_step()
+        if schedule:
+            self.scheduler.step()
         # Weighted like the gradient, so the processes' logged means equal one process's.
         stacked = torch.stack([v.detach().float() for v in losses.values()]) * weight
         return list(losses), total.detach(), stacked
@@ -231,7 +253,7 @@ class Trainer:
         self.method.start_epoch(epoch)
         start_step = self.state.step_in_epoch
         if start_step == 0:
-            self.state.epoch_lr = self.optimizer.param_groups[0]["lr"]
+            self.state.epoch_lr = current_lr(self.optimizer)
             self.state.epoch_images = 0
         self.data.train.set_epoch(epoch, start_step=start_step)
         names: list[str] = []
@@ -252,9 +274,10 @@ class Trainer:
             if step == start_step:
                 self.check_batch(batch)
             self.state.epoch_images += batch.size
-            names, total, stacked = self.train_step(batch, step)
+            run = self.captured if self.captured is not None else self.train_step
+            names, total, stacked = run(batch, step)
             self.checks.remove()
-            sums = stacked if sums is None else sums + stacked
+            sums = stacked.clone() if sums is None else sums.add_(stacked)
             guard.update(self.state.global_step, total, stacked)
             step += 1
             self.state.global_step += 1
@@ -266,7 +289,7 @@ class Trainer:
                 bar.close()
                 self.state.step_in_epoch = step
                 self.state.epoch_loss_sums = sums.tolist()
-                self.save_last()
+                self.save_last(wait=True)
                 raise TrainingInterrupted(step)
         bar.close()
         guard.check(names, epoch)
@@ -305,6 +328,7 @@ class Trainer:
             return self.finish()
         finally:
             self.checks.remove()
+            self.checkpoints.wait()
             self.writers.close()
 
     def run_epoch(self, epoch: int, catcher: SignalCatcher) -> None:
@@ -355,7 +379,9 @@ class Trainer:
                 self.state.best_top1 = metrics["top1"]
                 self.state.best_epoch = epoch + 1
                 if self.info.is_main:
-                    atomic_save(self.student_file(metrics["top1"]), self.run_dir / "best.pt")
+                    self.checkpoints.save(
+                        self.student_file(metrics["top1"]), self.run_dir / "best.pt"
+                    )
             metrics["top1_best"] = self.state.best_top1
         record = EpochRecord(
             epoch=epoch + 1,
@@ -394,6 +420,7 @@ class Trainer:
             for key in ("top1_best", *EXTRA_METRICS):
                 summary[f"{key}_{name}"] = final.get(f"{key}_{name}")
         if self.info.is_main:
-            atomic_save(self.student_file(final["top1"]), self.run_dir / "final.pt")
+            self.checkpoints.save(self.student_file(final["top1"]), self.run_dir / "final.pt")
+            self.checkpoints.wait()
         self.writers.write_summary(summary)
         return summary

@@ -115,6 +115,11 @@ class Distiller(nn.Module):
         """Everything the engine's optimiser updates (the teacher never)."""
         return [p for p in self.parameters() if p.requires_grad]
 
+    def capturable(self) -> str:
+        """'' when a CUDA graph can capture this method's whole step; else why not (one
+        line, shown when `train.graph=cudagraph` is refused)."""
+        return ""
+
     def compile_targets(self) -> list[nn.Module]:
         """The networks `train.compile` compiles (the losses stay eager)."""
         nets = [self.student, self.teacher, *self.extra_eval_models().values()]

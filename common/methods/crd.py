@@ -164,3 +164,6 @@ class CRD(Distiller):
 
     def compile_targets(self) -> list[nn.Module]:
         return [*super().compile_targets(), self.embed_s, self.embed_t]
+
+    def capturable(self) -> str:
+        return "draws its negatives from its own generator: use train.graph=compile or none"

@@ -10,6 +10,7 @@ for vgg13/vgg8, vgg13/MobileNetV2, wrn_40_2/wrn_16_2, wrn_40_2/wrn_40_1: set in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,12 +73,25 @@ class DKD(Distiller):
 
     Options = DKDOptions
 
+    def __init__(self, student: Any, teacher: Any, options: DKDOptions | None = None) -> None:
+        super().__init__(student, teacher, options)
+        # The warm-up factor lives on the device and is rewritten between epochs, so a step
+        # never reads the epoch on the host and a captured step sees each epoch's value.
+        self.register_buffer("ramp", torch.ones(()), persistent=False)
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch: int) -> None:
+        """min((epoch + 1) / warmup, 1) into the `ramp` buffer (epochs counted from 1)."""
+        super().start_epoch(epoch)
+        o = self.options
+        self.ramp.fill_(min((epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0)
+
     def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         images, targets = batch.images, batch.targets
         logits, _ = self.student(images)
         teacher_logits = self.teacher_logits(images)
         o = self.options
-        ramp = min((self.epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
+        ramp = self.ramp
         tckd, nckd = dkd_loss(logits, teacher_logits, targets, o.alpha, o.beta, o.temperature)
         losses = {
             "ce": o.ce_weight * F.cross_entropy(logits, targets),

@@ -62,6 +62,14 @@ class ReviewKD(Distiller):
             student, teacher, image_size, max_mid_channel=o.max_mid_channel,
             student_preact=o.student_preact,
         )  # fmt: skip
+        self.register_buffer("ramp", torch.ones(()), persistent=False)  # see `start_epoch`
+        self.start_epoch(0)
+
+    def start_epoch(self, epoch: int) -> None:
+        """The warm-up factor into the device buffer `ramp`, between epochs (a step never
+        reads the epoch on the host; a captured step sees each epoch's value)."""
+        super().start_epoch(epoch)
+        self.ramp.fill_(self.warmup())
 
     @classmethod
     def data_kwargs(cls, spec: Any) -> dict[str, Any]:
@@ -96,5 +104,5 @@ class ReviewKD(Distiller):
         hcl = hcl_loss(*self.fused_levels(features, teacher_features))
         return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
-            "feat": o.reviewkd_weight * self.warmup() * hcl,
+            "feat": o.reviewkd_weight * self.ramp * hcl,
         }
