@@ -13,22 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from common.config.validate import at_least, positive, ranged
+from sokd.ops import OPS
 
 Base = Literal["fitnet", "at", "crd", "reviewkd"]
 BASES: tuple[str, ...] = ("fitnet", "at", "crd", "reviewkd")
-# "" or one of sokd.ops.OPS (a test keeps the two lists equal)
-ManualOp = Literal[
-    "",
-    "ShearX",
-    "ShearY",
-    "Rotate",
-    "TranslateX",
-    "TranslateY",
-    "Cutout",
-    "GaussianNoise",
-    "ChannelShuffle",
-    "ChannelDrop",
-]
+# "" or one of the nine operations (one list: sokd.ops.OPS)
+ManualOp = Literal[("", *OPS)]  # type: ignore[valid-type]
 
 
 @dataclass

@@ -14,7 +14,6 @@ have as many stages (checked once at construction by a dry forward).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +22,7 @@ from torch import nn
 from common.batch import Batch
 from common.config.validate import at_least, positive
 from common.errors import ConfigError
-from common.methods.base import Distiller
+from common.methods.feature_base import FeatureDistiller
 from common.methods.feature_shapes import feature_shapes
 from common.methods.losses import at_loss
 from common.methods.registry import register_method
@@ -51,7 +50,7 @@ def check_stages(student: nn.Module, teacher: nn.Module, image_size: int) -> Non
 
 
 @register_method("at")
-class AT(Distiller):
+class AT(FeatureDistiller):
     """CE + feat_weight * attention transfer over every stage after the stem."""
 
     Options = ATOptions
@@ -65,19 +64,6 @@ class AT(Distiller):
     ) -> None:
         super().__init__(student, teacher, options)
         check_stages(student, teacher, image_size)
-
-    @classmethod
-    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
-        """What the method's construction needs of the data (the image size of a dry forward)."""
-        return {"image_size": spec.image_size}
-
-    @classmethod
-    def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
-
-    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features, teacher_features = self.student_and_teacher(batch.images)
-        return logits, self.losses(batch, logits, features, teacher_features)
 
     def losses(
         self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict

@@ -31,11 +31,11 @@ from torch import nn
 from common.batch import Batch
 from common.config.validate import at_least, positive, ranged
 from common.errors import ConfigError
-from common.methods.base import Distiller
 from common.methods.crd_embed import Embed
 from common.methods.crd_loss import NCECriterion
 from common.methods.crd_memory import ContrastMemory, gather_rows
 from common.methods.crd_sampling import ClassIndex, build_class_index, sample_contrast_indices
+from common.methods.feature_base import FeatureDistiller
 from common.methods.feature_shapes import feature_shapes
 from common.methods.registry import register_method
 
@@ -65,7 +65,7 @@ def _rank_offset(sizes: tuple[int, ...] | None, local: int) -> tuple[int, tuple[
 
 
 @register_method("crd")
-class CRD(Distiller):
+class CRD(FeatureDistiller):
     """CE + feat_weight * (NCE_s + NCE_t) over memory banks of the training set."""
 
     Options = CRDOptions
@@ -102,11 +102,6 @@ class CRD(Distiller):
         """What the construction needs of the data: the image size and the training labels."""
         return {"image_size": spec.image_size, "train_targets": spec.train_targets}
 
-    @classmethod
-    def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
-
-    # ---------------------------------------------------------------- sampling
     def generator(self, device: torch.device) -> torch.Generator:
         """The negatives' generator on `device` (seeded, or restored from a checkpoint)."""
         if self._generator is None or self._generator.device != device:
@@ -132,10 +127,6 @@ class CRD(Distiller):
         return rows[offset : offset + local]
 
     # ----------------------------------------------------------------- forward
-    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features, teacher_features = self.student_and_teacher(batch.images)
-        return logits, self.losses(batch, logits, features, teacher_features)
-
     def losses(
         self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
     ) -> dict[str, torch.Tensor]:

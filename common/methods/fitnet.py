@@ -17,7 +17,6 @@ them once). The regressor trains with the student and is saved in last.pt, not i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +25,8 @@ from torch import nn
 from common.batch import Batch
 from common.config.validate import at_least
 from common.errors import ConfigError
-from common.methods.base import Distiller
 from common.methods.conv_reg import ConvReg
+from common.methods.feature_base import FeatureDistiller
 from common.methods.feature_shapes import feature_shapes
 from common.methods.registry import register_method
 
@@ -58,7 +57,7 @@ def hint_regressor(
 
 
 @register_method("fitnet")
-class FitNet(Distiller):
+class FitNet(FeatureDistiller):
     """CE + feat_weight * MSE(regressor(student hint), teacher hint)."""
 
     Options = FitNetOptions
@@ -72,19 +71,6 @@ class FitNet(Distiller):
     ) -> None:
         super().__init__(student, teacher, options)
         self.regressor = hint_regressor(student, teacher, image_size, self.options)
-
-    @classmethod
-    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
-        """What the method's construction needs of the data (the image size of a dry forward)."""
-        return {"image_size": spec.image_size}
-
-    @classmethod
-    def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
-
-    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features, teacher_features = self.student_and_teacher(batch.images)
-        return logits, self.losses(batch, logits, features, teacher_features)
 
     def hint_pair(
         self, features: dict, teacher_features: dict

@@ -18,7 +18,6 @@ ImageNet configs). The fusion modules train with the student; last.pt holds them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +26,7 @@ from torch import nn
 from common.batch import Batch
 from common.config.validate import at_least
 from common.methods.abf import ReviewFusion, student_levels, teacher_levels
-from common.methods.base import Distiller
+from common.methods.feature_base import FeatureDistiller
 from common.methods.losses import hcl_loss
 from common.methods.registry import register_method
 
@@ -44,7 +43,7 @@ class ReviewKDOptions:
 
 
 @register_method("reviewkd")
-class ReviewKD(Distiller):
+class ReviewKD(FeatureDistiller):
     """CE + ramped reviewkd_weight * HCL(ABF-fused student levels, teacher levels)."""
 
     Options = ReviewKDOptions
@@ -71,23 +70,10 @@ class ReviewKD(Distiller):
         super().start_epoch(epoch)
         self.ramp.fill_(self.warmup())
 
-    @classmethod
-    def data_kwargs(cls, spec: Any) -> dict[str, Any]:
-        """What the method's construction needs of the data (the image size of a dry forward)."""
-        return {"image_size": spec.image_size}
-
-    @classmethod
-    def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls(student, teacher, cfg.method.options, **cls.data_kwargs(spec))
-
     def warmup(self) -> float:
         """min((epoch + 1) / warmup_epochs, 1), epochs counted from 1 as in mdistiller."""
         o = self.options
         return min((self.epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
-
-    def forward_train(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        logits, features, teacher_features = self.student_and_teacher(batch.images)
-        return logits, self.losses(batch, logits, features, teacher_features)
 
     def fused_levels(
         self, features: dict, teacher_features: dict
