@@ -209,15 +209,18 @@ class SoKDPlugin:
         from torch.func import functional_call
 
         o = self.sokd
-        names = [n for n, p in self.named_parameters() if p.requires_grad and n.startswith(
-            tuple(f"{k}." for k in self.trained_modules()))]  # fmt: skip
-        weights = {n: p for n, p in self.named_parameters() if n in names}
+        student_side = tuple(f"{name}." for name in self.trained_modules())
+        weights = {
+            n: p
+            for n, p in self.named_parameters()
+            if p.requires_grad and n.startswith(student_side)
+        }
         buffers = {n: b.clone() for n, b in self.named_buffers()}  # running stats untouched
         policy = list(self.policy.parameters())
 
         def objective(params: dict[str, torch.Tensor], which: str) -> torch.Tensor:
-            return functional_call(self, {**buffers, **params}, (batch,), {"objective": which,
-                                   "draw": draw, "rows": rows})  # fmt: skip
+            keywords = {"objective": which, "draw": draw, "rows": rows}
+            return functional_call(self, {**buffers, **params}, (batch,), keywords)
 
         train = objective(weights, "train")
         g_w = torch.autograd.grad(train, list(weights.values()), allow_unused=True)

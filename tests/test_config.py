@@ -222,7 +222,9 @@ def test_bounds_are_inclusive_or_exclusive_as_declared() -> None:
 
 
 def test_recipe_keys_are_typed_with_choices_and_ranges(recipe: Path) -> None:
-    with pytest.raises(ConfigError, match=r"train.amp 'fp32' is not one of: auto, none, bf16, fp16"):
+    with pytest.raises(
+        ConfigError, match=r"train.amp 'fp32' is not one of: auto, none, bf16, fp16"
+    ):
         load_recipe(recipe, ["train.amp=fp32"])
     with pytest.raises(ConfigError, match=r"train.epochs 0 is out of range: must be >= 1 \(a run"):
         load_recipe(recipe, ["train.epochs=0"])

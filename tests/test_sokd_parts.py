@@ -156,3 +156,30 @@ def test_dam_losses_are_the_mses_of_eqs_12_and_13() -> None:
     torch.testing.assert_close(
         head_loss(outs_s, outs_t), sum(F.mse_loss(a, b) for a, b in zip(outs_s, outs_t))
     )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"policy_objective": "train"}, {"policy_order": "second"}, {"relaxation": "sampled"}],
+    ids=["first-order-aug", "first-order-train", "second-order", "sampled"],
+)
+def test_every_policy_estimate_moves_the_policy_and_only_the_policy(options: dict) -> None:
+    """One search step: the policy's Adam step happens inside the student's forward, and the
+    student, adapters and DAM are left for the engine's optimiser (no gradient taken yet)."""
+    from common.batch import Batch
+    from common.methods import get_method
+    from common.models import build_model
+    from sokd.options import SoKDOptions
+
+    torch.manual_seed(0)
+    teacher = build_model("resnet20", 10).eval().requires_grad_(False)
+    method = get_method("sokd").build(
+        build_model("resnet8", 10), teacher, SoKDOptions(**options), image_size=32
+    )
+    method.train().start_epoch(0)
+    before = {n: p.detach().clone() for n, p in method.named_parameters()}
+    batch = Batch(torch.randn(8, 3, 32, 32), torch.arange(8) % 10, torch.arange(8))
+    method.forward_train(batch)
+    moved = {n for n, p in method.named_parameters() if not torch.equal(p, before[n])}
+    assert moved and all(n.startswith("policy.") for n in moved), moved
+    assert all(p.grad is None for n, p in method.named_parameters() if not n.startswith("policy."))
