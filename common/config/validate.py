@@ -188,7 +188,7 @@ def _type_name(tp: Any) -> str:
 
 
 def choices_message(key: str, value: Any, choices: tuple[Any, ...], null: bool = False) -> str:
-    """`train.amp 'fp32' is not one of: auto, none, bf16, fp16` (with the nearest choice, if close)."""
+    """`train.amp 'fp32' is not one of: auto, none, bf16, fp16` (nearest choice named if close)."""
     names = [str(c) for c in choices] + (["null"] if null else [])
     guess = nearest_key(str(value), [str(c) for c in choices])
     hint = f"; did you mean '{guess}'?" if guess else ""
