@@ -27,7 +27,7 @@ format:
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-demo:  ## offline: teacher, then vanilla/KD/DKD students on `synthetic`, one table
+demo:  ## offline: a teacher, then every method's student on `synthetic` (3 seeds), one table
 	$(PY) tools/demo.py $(ARGS)
 
 teacher:  ## make teacher RECIPE=tools/recipes/teachers/cifar100/resnet32x4.yaml [NPROC=4]
