@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_runs import run_interrupted_by_sigterm, same_metrics, tiny_recipe
+from tiny_runs import assert_same_weights, run_interrupted_by_sigterm, same_metrics, tiny_recipe
 
 from common.cli import main
 from common.config.schema import OptimConfig
@@ -111,10 +111,7 @@ def test_resume_after_sigterm_mid_epoch_is_bit_exact(tmp_path: Path, monkeypatch
     assert state["epoch"] == 1 and state["step_in_epoch"] == 3
     assert main(["--resume", str(cut)]) == 0
 
-    a = torch.load(straight / "last.pt", weights_only=True)
-    b = torch.load(cut / "last.pt", weights_only=True)
-    for key, value in a["model"].items():
-        assert torch.equal(value, b["model"][key]), key
+    assert_same_weights(straight, cut, part="model")
     assert same_metrics(straight, cut)
 
 

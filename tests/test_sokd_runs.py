@@ -10,7 +10,7 @@ import pytest
 import torch
 from ddp_worker import PlainConvNet  # also registers test_plain_convnet
 from test_distributed import launch
-from tiny_runs import run_interrupted_by_sigterm, same_metrics, tiny_recipe
+from tiny_runs import assert_same_weights, run_interrupted_by_sigterm, same_metrics, tiny_recipe
 
 from common.cli import main
 from common.models import build_model
@@ -75,10 +75,7 @@ def test_resume_in_the_middle_of_the_search_is_bit_exact(
     assert main(["--recipe", str(recipe), "--out", str(straight)]) == 0
     run_interrupted_by_sigterm(main, recipe, cut, monkeypatch)  # epoch 2 of 2, mid-search
     assert main(["--resume", str(cut)]) == 0
-    a = torch.load(straight / "last.pt", weights_only=True)
-    b = torch.load(cut / "last.pt", weights_only=True)
-    for key, value in a["method"].items():
-        assert torch.equal(value, b["method"][key]), key
+    assert_same_weights(straight, cut)
     assert same_metrics(straight, cut)
 
 

@@ -45,6 +45,19 @@ def same_metrics(run_a: Path, run_b: Path) -> bool:
     return [timeless(r) for r in rows_a] == [timeless(r) for r in rows_b]
 
 
+def assert_same_weights(run_a: Path, run_b: Path, part: str = "method") -> dict:
+    """Assert that two runs' `last.pt` hold bit-identical tensors under `part` (``"method"``:
+    every trained network with its buffers; ``"model"``: the student); return run_a's."""
+    import torch
+
+    a = torch.load(run_a / "last.pt", weights_only=True)
+    b = torch.load(run_b / "last.pt", weights_only=True)
+    assert set(a[part]) == set(b[part])
+    for key, value in a[part].items():
+        assert torch.equal(value, b[part][key]), key
+    return a[part]
+
+
 def run_interrupted_by_sigterm(
     main: Callable[[list[str]], int],
     recipe: Path,
