@@ -21,6 +21,7 @@ from pathlib import Path
 from common.cli import ArgumentParser, report
 from common.cli import main as train_main
 from common.config import load_recipe
+from common.config.loader import parse_override
 from common.errors import ConfigError, UserError
 from common.report.compare import main as compare_main
 
@@ -89,10 +90,10 @@ def run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     seeds = parse_seeds(args.seeds)
-    if any(o.split("=", 1)[0].strip() == "train.seed" for o in args.overrides):
-        raise ConfigError("train.seed=... is set by the demo for each run: use --seeds instead")
     for recipe in [DEMO_RECIPES / "teacher.yaml", *student_recipes()]:
         load_recipe(recipe, args.overrides)  # a bad override stops before anything is written
+    if any(parse_override(o)[0] == ["train", "seed"] for o in args.overrides):
+        raise ConfigError("train.seed=... is set by the demo for each run: use --seeds instead")
     fresh_output(out)
     start = time.perf_counter()
     teacher_dir = out / "teacher"
@@ -126,7 +127,7 @@ def run(argv: list[str] | None) -> int:
     code = compare_main([str(teacher_dir), *runs])
     if len(seeds) > 1:
         print(
-            f"top-1 is the mean ± std over seeds {args.seeds} (one teacher, seed 0); "
+            f"top-1 is the mean ± std over seeds {args.seeds} (one teacher for all); "
             "read two rows as different only where they differ by more than their spread"
         )
     else:
