@@ -7,7 +7,7 @@ NPROC ?= 1
 # One process: plain python; several: torchrun on this machine.
 LAUNCH = $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC))
 
-.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare describe describe-update clean-runs
+.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare results describe describe-update clean-runs
 
 install:  ## create .venv and install the project (editable) with its dev tools
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench:  ## speed and memory benchmarks (figures in README.md)
 
 compare:  ## make compare RUNS="runs/kd runs/dkd"
 	$(PY) tools/compare.py $(RUNS) $(ARGS)
+
+results:  ## make results RUNS="dir ..." [ARGS="--html results.html --readme README.md --marker NAME"]
+	$(PY) tools/results.py $(RUNS) $(ARGS)
 
 describe:  ## make describe METHOD=r2kd [ARGS=--markdown]; without METHOD: every method
 	$(PY) tools/describe.py $(or $(METHOD),--all) $(ARGS)

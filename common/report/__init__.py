@@ -1,7 +1,8 @@
 """Reports on finished runs: read run folders, group seeds, print tables, plot curves.
 
-The command is `common.report.compare.main` (``python tools/compare.py``); the pieces are
-importable on their own.
+The command is `common.report.compare.main` (``python tools/compare.py``); the results page
+(markdown, README blocks, one HTML page) is `common.report.results.main`
+(``python tools/results.py``). The pieces are importable on their own.
 """
 
 from __future__ import annotations

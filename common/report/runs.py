@@ -88,23 +88,28 @@ def number(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _is_run_dir(path: Path) -> bool:
-    """A run folder is one holding a summary, a resolved recipe or an epoch log."""
-    return any((path / f).is_file() for f in (SUMMARY, CONFIG, METRICS))
+def _is_run_dir(path: Path, extra_markers: Iterable[str] = ()) -> bool:
+    """A run folder is one holding a summary, a resolved recipe or an epoch log (or a marker)."""
+    return any((path / f).is_file() for f in (SUMMARY, CONFIG, METRICS, *extra_markers))
 
 
-def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def find_runs(
+    paths: Iterable[str | os.PathLike[str]], extra_markers: Iterable[str] = ()
+) -> list[Path]:
     """Every run folder named by, or found below, ``paths`` (sorted, without duplicates).
 
     A folder is a run folder when it contains ``summary.json``, ``config.yaml`` or
-    ``metrics.jsonl``; the search does not descend into run folders. A folder given on the
-    command line with no run folder at or below it is returned as is (it is then reported as an
-    unfinished run that has not written anything yet). A file named ``summary.json`` stands for
-    its folder.
+    ``metrics.jsonl`` (or one of the file names in ``extra_markers``: the results page adds
+    ``last.pt`` and the sweep launcher's ``sweep.failed``, so that a run that failed before
+    writing its config is found); the search does not descend into run folders. A folder given
+    on the command line with no run folder at or below it is returned as is (it is then
+    reported as an unfinished run that has not written anything yet). A file named
+    ``summary.json`` stands for its folder.
 
     Raises:
         CompareError: a path does not exist or is a file other than ``summary.json``.
     """
+    markers = tuple(extra_markers)
     found: dict[Path, None] = {}
     for raw in paths:
         path = Path(raw)
@@ -114,14 +119,14 @@ def find_runs(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
             if path.name != SUMMARY:
                 raise CompareError(f"not a run directory: {raw}")
             path = path.parent
-        if _is_run_dir(path):
+        if _is_run_dir(path, markers):
             found.setdefault(path, None)
             continue
         below: list[Path] = []
         for root, dirs, _files in os.walk(path):
             dirs.sort()
             here = Path(root)
-            if here != path and _is_run_dir(here):
+            if here != path and _is_run_dir(here, markers):
                 below.append(here)
                 dirs[:] = []  # do not look inside a run (checkpoints, logs, ...)
         for run in below or [path]:

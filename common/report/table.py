@@ -9,7 +9,15 @@ from typing import Any
 
 from common.report.grouping import Row
 
-__all__ = ["CSV_COLUMNS", "DASH", "format_markdown", "format_notes", "write_csv"]
+__all__ = [
+    "CSV_COLUMNS",
+    "DASH",
+    "format_duration",
+    "format_markdown",
+    "format_mean_std",
+    "format_notes",
+    "write_csv",
+]
 
 DASH = "—"
 
@@ -19,14 +27,14 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return DASH if value is None else f"{value:.{digits}f}"
 
 
-def _fmt_mean_std(mean: float | None, std: float | None) -> str:
+def format_mean_std(mean: float | None, std: float | None) -> str:
     """``mean ± std``, or just the mean when there is no std (one seed)."""
     if mean is None:
         return DASH
     return _fmt(mean) if std is None else f"{mean:.2f} ± {std:.2f}"
 
 
-def _fmt_duration(seconds: float | None) -> str:
+def format_duration(seconds: float | None) -> str:
     """Seconds as ``42s``, ``12m05s`` or ``3h07m``."""
     if seconds is None:
         return DASH
@@ -95,14 +103,14 @@ def format_markdown(rows: Sequence[Row], *, metric: str = "top1") -> str:
             _cell(r.data),
             str(r.n),
             _cell(_fmt_seeds(r)),
-            _fmt_mean_std(r.top1_mean, r.top1_std),
-            _fmt_mean_std(r.top1_best_mean, r.top1_best_std),
+            format_mean_std(r.top1_mean, r.top1_std),
+            format_mean_std(r.top1_best_mean, r.top1_best_std),
             _fmt(r.top5_mean),
             _fmt(r.paper_top1),
             _fmt(r.paper_top5),
             DASH if r.gap is None else f"{r.gap:+.2f}",
             DASH if r.ece_mean is None else f"{100.0 * r.ece_mean:.2f}",
-            _fmt_duration(r.train_seconds_mean),
+            format_duration(r.train_seconds_mean),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
