@@ -2,9 +2,10 @@
 
 - `fitnet`: the hint map (the student side through FitNet's own regressor, Phi_s); L_DA
   replaces FitNet's unmasked MSE;
-- `at`: every stage map after the stem (Phi_s: a ConvReg per stage onto the teacher's map; one
-  DAM head per map shape); AT's own attention loss stays beside L_DA;
-- `crd`: the last stage map before pooling (Phi_s: a ConvReg); CRD's NCE stays;
+- `at`: every stage map AT pairs (all after the stem, or the first ones with its
+  `stage_pairing: first`; Phi_s: a ConvReg per stage onto the teacher's map; one DAM head per
+  map shape); AT's own attention loss stays beside L_DA;
+- `crd`: each network's last stage map before pooling (Phi_s: a ConvReg); CRD's NCE stays;
 - `reviewkd`: the ABF-fused levels of spatial size above 1 (already in the teacher's shape:
   Phi_s is the fusion itself); HCL stays.
 
@@ -67,7 +68,9 @@ class FitNetMaps(nn.Module):
 
 
 class StageMaps(nn.Module):
-    """Stage maps (`feats[first:]`, or only the last) with a ConvReg adapter each (AT, CRD)."""
+    """Stage maps with a ConvReg adapter each: AT's paired stages (`AT.stage_indices`, which
+    follow its `stage_pairing`), or CRD's last stage of each network (their indices may differ:
+    resnet50 has four stages after the stem, MobileNetV1 three)."""
 
     replaces: tuple[str, ...] = ()
 
@@ -75,16 +78,19 @@ class StageMaps(nn.Module):
         super().__init__()
         s = feature_shapes(base.student, image_size)["feats"]
         t = feature_shapes(base.teacher, image_size)["feats"]
-        self.stages = [len(t) - 1] if last_only else list(range(1, len(t)))
-        self.shapes = [t[j] for j in self.stages]
-        self.adapters = nn.ModuleList(ConvReg(s[j], t[j]) for j in self.stages)
+        if last_only:
+            self.stages = [(len(s) - 1, len(t) - 1)]
+        else:
+            self.stages = [(j, j) for j in base.stage_indices]
+        self.shapes = [t[j_t] for _, j_t in self.stages]
+        self.adapters = nn.ModuleList(ConvReg(s[j_s], t[j_t]) for j_s, j_t in self.stages)
 
     def pairs(self, base: nn.Module, features: dict, teacher_features: dict) -> list[MapPair]:
-        return [
-            MapPair(adapter(features["feats"][j]), teacher_features["feats"][j],
-                    head_key(teacher_features["feats"][j].shape))
-            for adapter, j in zip(self.adapters, self.stages)
-        ]  # fmt: skip
+        out = []
+        for adapter, (j_s, j_t) in zip(self.adapters, self.stages):
+            teacher = teacher_features["feats"][j_t]
+            out.append(MapPair(adapter(features["feats"][j_s]), teacher, head_key(teacher.shape)))
+        return out
 
 
 class ReviewKDMaps(nn.Module):

@@ -168,3 +168,28 @@ def test_crd_from_a_loader_without_indices_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(DataError, match="indices"):
         fit(crd, loader, loader, epochs=1, out=tmp_path / "run", device="cpu")
+
+
+def test_at_stage_pairing_first_is_mdistillers_zip_and_equal_refuses() -> None:
+    """resnet8 (3 stages after the stem) under ResNet18 (4): `equal` refuses the pair, `first`
+    pairs the three with ResNet18's first three and drops its last, as mdistiller's
+    `zip(feats_s[1:], feats_t[1:])` (its resnet50 -> MobileNetV1 AT config)."""
+    from common.errors import ConfigError
+    from common.methods.losses import at_loss
+
+    cls = get_method("at")
+    torch.manual_seed(0)
+    teacher = build_model("ResNet18", 10).eval().requires_grad_(False)
+    student = build_model("resnet8", 10)
+    with pytest.raises(ConfigError, match="stage_pairing=first"):
+        cls(student, teacher, cls.Options(), image_size=32)
+    at = cls(student, teacher, cls.Options(stage_pairing="first"), image_size=32).train()
+    assert at.stage_indices == [1, 2, 3]
+    batch = Batch(torch.randn(2, 3, 32, 32), torch.tensor([0, 1]), torch.arange(2))
+    _, losses = at.forward_train(batch)
+    _, fs = student(batch.images)
+    _, ft = teacher(batch.images)
+    zipped = list(zip(fs["feats"][1:], ft["feats"][1:]))
+    assert len(zipped) == 3
+    reference = 1000.0 * at_loss([s for s, _ in zipped], [t for _, t in zipped], 2.0)
+    torch.testing.assert_close(losses["feat"], reference)

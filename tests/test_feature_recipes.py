@@ -70,6 +70,8 @@ OPTION_OVERRIDES = {
     ("reviewkd", "cifar100", "resnet32x4_resnet8x4"): {"reviewkd_weight": 5.0},
     # mdistiller's ImageNet configs fuse the student's pre-activation maps (STU_PREACT: True)
     ("reviewkd", "imagenet", "resnet34_resnet18"): {"warmup_epochs": 1, "student_preact": True},
+    # MobileNetV1 has 3 stages after the stem, resnet50 4: mdistiller's zip drops the last
+    ("at", "imagenet", "resnet50_MobileNetV1"): {"stage_pairing": "first"},
     ("reviewkd", "imagenet", "resnet50_MobileNetV1"): {
         "reviewkd_weight": 8.0,
         "warmup_epochs": 1,

@@ -183,3 +183,35 @@ def test_every_policy_estimate_moves_the_policy_and_only_the_policy(options: dic
     moved = {n for n, p in method.named_parameters() if not torch.equal(p, before[n])}
     assert moved and all(n.startswith("policy.") for n in moved), moved
     assert all(p.grad is None for n, p in method.named_parameters() if not n.startswith("policy."))
+
+
+def test_sokd_maps_follow_at_stage_pairing_and_crds_last_stages() -> None:
+    """Networks with different stage counts (resnet8: 3 after the stem, ResNet18: 4): over AT
+    with `stage_pairing: first` one adapter per paired stage, over CRD each network's last."""
+    from common.batch import Batch
+    from common.methods import get_method
+    from common.models import build_model
+    from sokd.options import SoKDOptions
+
+    torch.manual_seed(0)
+    teacher = build_model("ResNet18", 10).eval().requires_grad_(False)
+    at = get_method("sokd").build(
+        build_model("resnet8", 10),
+        teacher,
+        SoKDOptions(base="at", base_options={"stage_pairing": "first"}, search_epochs=0),
+        image_size=32,
+    )
+    assert at.maps.stages == [(1, 1), (2, 2), (3, 3)]
+    crd = get_method("sokd").build(
+        build_model("resnet8", 10),
+        teacher,
+        SoKDOptions(base="crd", base_options={"n_negatives": 2}, search_epochs=0),
+        image_size=32,
+        train_targets=torch.arange(8) % 10,
+    )
+    assert crd.maps.stages == [(3, 4)]
+    batch = Batch(torch.randn(2, 3, 32, 32), torch.tensor([0, 1]), torch.arange(2))
+    for method in (at, crd):
+        method.train().start_epoch(0)
+        _, losses = method.forward_train(batch)
+        assert all(torch.isfinite(v) for v in losses.values())

@@ -7,13 +7,18 @@ of the two maps (`common.methods.losses.at_loss`):
 
     L = ce_weight CE(y, z_s) + feat_weight * sum_j mean((a(F_s,j) - a(F_t,j))^2)
 
-Defaults: mdistiller's CIFAR-100 config, p = 2, CE 1, AT weight 1000. Student and teacher must
-have as many stages (checked once at construction by a dry forward).
+Defaults: mdistiller's CIFAR-100 config, p = 2, CE 1, AT weight 1000. Which stages are paired
+is `stage_pairing` (checked once at construction by a dry forward): `equal` (default) pairs stage
+j with stage j and refuses networks with different numbers of stages; `first` pairs the first
+min(n_s, n_t) stages after the stem of each network in order and drops the longer one's extra
+last stages, as mdistiller's `zip(feats_s[1:], feats_t[1:])` does (its resnet50 -> MobileNetV1
+config pairs MobileNetV1's three stages with resnet50's first three).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -35,18 +40,26 @@ class ATOptions:
     p: float = positive(2.0)  # power of the channel-mean of |F| in the attention map
     feat_weight: float = at_least(0, 1000.0)  # weight of the summed attention loss
     ce_weight: float = at_least(0, 1.0)  # weight of the cross-entropy on the labels
+    # equal: stage j with stage j, same count | first: the first stages, extra last ones dropped
+    stage_pairing: Literal["equal", "first"] = "equal"
 
 
-def check_stages(student: nn.Module, teacher: nn.Module, image_size: int) -> None:
-    """Refuse a pair whose numbers of stages differ (AT pairs stage j with stage j)."""
-    s = feature_shapes(student, image_size)["feats"]
-    t = feature_shapes(teacher, image_size)["feats"]
-    if len(s) != len(t):
+def paired_stages(
+    student: nn.Module, teacher: nn.Module, image_size: int, pairing: str = "equal"
+) -> list[int]:
+    """The indices j (into `feats`, 0 = the stem) whose student and teacher maps AT pairs:
+    1 .. n with n the stages after the stem (`equal`: refused unless both have n; `first`:
+    the smaller count, mdistiller's `zip`)."""
+    s = len(feature_shapes(student, image_size)["feats"])
+    t = len(feature_shapes(teacher, image_size)["feats"])
+    if s != t and pairing == "equal":
         raise ConfigError(
             f"method 'at' pairs the stages of student and teacher, but the student has "
-            f"{len(s) - 1} stages after the stem and the teacher {len(t) - 1}: choose a pair "
-            "with as many stages (e.g. the pairs of tools/recipes/at/)"
+            f"{s - 1} stages after the stem and the teacher {t - 1}: set "
+            "method.stage_pairing=first to pair the first stages and drop the extra last ones "
+            "(mdistiller's zip), or choose a pair with as many stages"
         )
+    return list(range(1, min(s, t)))
 
 
 @register_method("at")
@@ -63,14 +76,16 @@ class AT(FeatureDistiller):
         image_size: int = 32,
     ) -> None:
         super().__init__(student, teacher, options)
-        check_stages(student, teacher, image_size)
+        self.stage_indices = paired_stages(student, teacher, image_size, self.options.stage_pairing)
 
     def losses(
         self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
     ) -> dict[str, torch.Tensor]:
         """{"ce", "feat"}: the weighted cross-entropy and attention loss."""
         o = self.options
-        attention = at_loss(features["feats"][1:], teacher_features["feats"][1:], o.p)
+        student = [features["feats"][j] for j in self.stage_indices]
+        teacher = [teacher_features["feats"][j] for j in self.stage_indices]
+        attention = at_loss(student, teacher, o.p)
         return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
             "feat": o.feat_weight * attention,
