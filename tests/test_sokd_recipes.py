@@ -65,6 +65,10 @@ def test_imagenet_cells_of_table_3() -> None:
     for (base, pair), (top1, top5) in IMAGENET.items():
         cfg = load_recipe(RECIPES / "imagenet" / f"{pair}_{base}.yaml")
         assert (cfg.paper.top1, cfg.paper.top5) == (top1, top5) and cfg.data.name == "imagenet"
+        # Sec. 4.1: "For ImageNet, we use a batch size of 512, an initial learning rate of 0.1,
+        # over 100 epochs, reducing the learning rate at epochs 30, 60, and 90."
+        assert (cfg.train.batch_size, cfg.optim.lr) == (512, 0.1), (base, pair)
+        assert cfg.train.epochs == 100 and cfg.optim.milestones == [30, 60, 90]
 
 
 def test_the_ablation_and_search_variants() -> None:
