@@ -7,7 +7,7 @@ NPROC ?= 1
 # One process: plain python; several: torchrun on this machine.
 LAUNCH = $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC))
 
-.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare results describe describe-update clean-runs
+.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare results describe describe-update clean-runs sweep study
 
 install:  ## create .venv and install the project (editable) with its dev tools
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,15 @@ r2kd slkd sokd cqkd:  ## make r2kd RECIPE=r2kd/recipes/...
 
 cqkd-sweep:  ## Fig. 2: make cqkd-sweep [PRESET=cifar10|tiny_imagenet|imagenet] [ARGS="data.subset=5000"]
 	$(PY) tools/cqkd_sweep.py $(if $(RECIPE),--recipe $(RECIPE),--preset $(or $(PRESET),cifar10)) $(ARGS)
+
+sweep:  ## make sweep SWEEP=file.yaml [ARGS="--workers 4 --dry-run ..."]
+	$(PY) tools/sweep.py $(SWEEP) $(ARGS)
+
+# The CIFAR-10 study (README.md, "Results"): SIZE=cpu (2 CPU cores, 2.5 h) or gpu (one GPU).
+SIZE ?= cpu
+study:  ## make study [SIZE=cpu|gpu] [ARGS=...]: the real-data CIFAR-10 study, resumable
+	DATA_ROOT=$$($(PY) -c "from common.bench.data_pipeline import default_root; print(default_root())") \
+	$(PY) tools/sweep.py tools/studies/cifar10/$(SIZE).yaml $(if $(filter cpu,$(SIZE)),--workers 2,--runs-per-gpu 8) $(ARGS)
 
 bench:  ## speed and memory benchmarks (figures in README.md)
 	$(PY) tools/bench.py $(ARGS)

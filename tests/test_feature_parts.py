@@ -742,3 +742,24 @@ def test_gather_for_memory_updates_every_process_with_the_global_batch() -> None
     bank = results[0]["memory_s"]
     assert torch.allclose(bank[:5].norm(dim=1), torch.ones(5))
     assert not torch.allclose(bank[5:].norm(dim=1), torch.ones(5))  # never in a batch
+
+
+@pytest.mark.parametrize("n_data", [50, 5000])  # scored by one product (50 <= K*D), gathered
+def test_crd_scores_equal_the_gathered_rows_and_their_gradient(n_data: int) -> None:
+    """CRD's scores by a product of the whole bank equal exp(<bank[idx], v> / T) from the
+    gathered rows, and so does the gradient to v; the bank may change after scoring."""
+    from common.methods.crd_memory import ContrastMemory
+
+    torch.manual_seed(0)
+    mem = ContrastMemory(feat_dim=8, n_data=n_data, n_negatives=15)
+    v = torch.nn.functional.normalize(torch.randn(4, 8), dim=1).requires_grad_(True)
+    idx = torch.randint(0, n_data, (4, 16))
+    rows = mem.memory_s[idx].clone()
+    want = torch.exp(torch.bmm(rows, v.detach().unsqueeze(2)) / mem.temperature)
+    got = mem._scores(mem.memory_s, v, idx)
+    mem.memory_s.mul_(0.5)  # as `update` does between scoring and backward
+    got.sum().backward()
+    v_ref = v.detach().clone().requires_grad_(True)
+    torch.exp(torch.bmm(rows, v_ref.unsqueeze(2)) / mem.temperature).sum().backward()
+    assert torch.allclose(got.detach(), want, rtol=1e-5)
+    assert torch.allclose(v.grad, v_ref.grad, rtol=1e-4)
