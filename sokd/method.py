@@ -143,9 +143,15 @@ class SoKDPlugin:
         _, gen = self.generators(maps[0].device)
         return [self.policy(m, draw, gen, rows) for m in maps]
 
-    def aug_loss(self, students: list[torch.Tensor], augmented: list[torch.Tensor]) -> torch.Tensor:
-        """L_aug (Eq. 14): 1/2 the mean squared distance, summed over the maps."""
-        return sum(0.5 * F.mse_loss(a, s.detach()) for s, a in zip(students, augmented))
+    def aug_loss(
+        self, students: list[torch.Tensor], augmented: list[torch.Tensor], detach: bool = True
+    ) -> torch.Tensor:
+        """L_aug (Eq. 14): 1/2 the mean squared distance, summed over the maps; the student side
+        detached where only the policy's gradient is taken (`detach=False` in the unrolled
+        estimate, whose Hessian term needs the gradient with respect to the student)."""
+        return sum(
+            0.5 * F.mse_loss(a, s.detach() if detach else s) for s, a in zip(students, augmented)
+        )
 
     def dam_losses(
         self, pairs: list[MapPair], augmented: list[torch.Tensor]
@@ -166,22 +172,32 @@ class SoKDPlugin:
         return {"dam": o.alpha * head_total, "da": o.beta * masked_total}
 
     # ----------------------------------------------------------- policy step
-    def policy_step(
+    def policy_grads(
         self, batch: Batch, pairs: list[MapPair], draw: PolicyDraw, rows: tuple[int, int] | None
-    ) -> None:
-        """One Adam step of the policy (first order, or DARTS' unrolled estimate)."""
+    ) -> list[torch.Tensor]:
+        """This process's gradient of the policy's objective, one tensor per policy parameter:
+        first order, or the unrolled estimate (`policy_order`)."""
         assert self.policy is not None
         params = list(self.policy.parameters())
         if self.sokd.policy_order == "second":
             grads = self.unrolled_policy_grads(batch, draw, rows)
         else:
             loss = self.policy_objective(pairs, draw, rows)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            grads = list(torch.autograd.grad(loss, params, allow_unused=True))
+        return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+
+    def policy_step(
+        self, batch: Batch, pairs: list[MapPair], draw: PolicyDraw, rows: tuple[int, int] | None
+    ) -> None:
+        """One Adam step of the policy on `policy_grads`, averaged over the processes."""
+        assert self.policy is not None
+        params = list(self.policy.parameters())
+        grads = self.policy_grads(batch, pairs, draw, rows)
         weight = 1.0
         if _distributed():  # equal policies everywhere: average, by each process's share
             weight = batch.size * dist.get_world_size() / (rows[1] if rows else batch.size)
         for p, g in zip(params, grads):
-            g = torch.zeros_like(p) if g is None else g * weight
+            g = g * weight
             if _distributed():
                 dist.all_reduce(g)
                 g = g / dist.get_world_size()
@@ -193,7 +209,10 @@ class SoKDPlugin:
     def policy_objective(
         self, pairs: list[MapPair], draw: PolicyDraw, rows: tuple[int, int] | None
     ) -> torch.Tensor:
-        """The outer loss the policy minimises, with the student side detached."""
+        """The first-order outer loss, with the student side detached: L_aug (Eq. 14), or the
+        student's DAM losses on the augmented maps (`train`; with `dam: false` that is
+        beta MSE = 2 beta L_aug, the same direction as `aug`: Table 5's "w/o L_con" row
+        therefore takes `policy_order: second`, the public code's estimator)."""
         augmented = self.augment([p.teacher for p in pairs], draw, rows)
         if self.sokd.policy_objective == "aug":
             return self.aug_loss([p.student for p in pairs], augmented)
@@ -202,10 +221,24 @@ class SoKDPlugin:
 
     def unrolled_policy_grads(
         self, batch: Batch, draw: PolicyDraw, rows: tuple[int, int] | None
-    ) -> list[torch.Tensor | None]:
-        """DARTS' second-order estimate (Liu et al. 2019, Eq. 7-8) of d L_outer(w', gamma) /
-        d gamma with w' = w - xi grad_w L_train(w, gamma): the gradient at w' minus
-        xi (grad_gamma L_train(w+) - grad_gamma L_train(w-)) / 2 eps, w+- = w +- eps dw'."""
+    ) -> list[torch.Tensor]:
+        """DARTS' second-order estimate (Liu et al. 2019, Eqs. 7-8): the direct and the
+        implicit terms of `unrolled_policy_terms`, summed."""
+        direct, implicit = self.unrolled_policy_terms(batch, draw, rows)
+        return [d + i for d, i in zip(direct, implicit)]
+
+    def unrolled_policy_terms(
+        self, batch: Batch, draw: PolicyDraw, rows: tuple[int, int] | None
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """d L_outer(w', gamma) / d gamma with w' = w - xi (grad_w L_train(w, gamma) + wd w), as
+        (direct, implicit): the direct gradient at w', and the Hessian term
+        -xi (grad_gamma L_train(w+) - grad_gamma L_train(w-)) / 2 eps, w+- = w +- eps dw'
+        with dw' = grad_w' L_outer(w', gamma) (Eq. 8's finite difference).
+
+        L_outer is L_aug (Eq. 14) with the student side attached (`aug`), or the public code's
+        outer loss (`train`): the student's training loss at w' with the teacher's maps NOT
+        augmented (its `set_augmenting(False)`), so the direct term is zero and the policy
+        learns only through the virtual step."""
         from torch.func import functional_call
 
         o = self.sokd
@@ -239,13 +272,12 @@ class SoKDPlugin:
             hessian.append(
                 torch.autograd.grad(objective(moved, "train"), policy, allow_unused=True)
             )
-        return [
-            (dg if dg is not None else torch.zeros_like(p))
-            - o.unroll_lr
-            * ((hp if hp is not None else 0) - (hm if hm is not None else 0))
-            / (2 * eps)
-            for p, dg, hp, hm in zip(policy, d_gamma, *hessian)
-        ]
+        def dense(grads: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor]:
+            return [torch.zeros_like(p) if g is None else g for p, g in zip(policy, grads)]
+
+        plus, minus = dense(hessian[0]), dense(hessian[1])
+        implicit = [-o.unroll_lr * (hp - hm) / (2 * eps) for hp, hm in zip(plus, minus)]
+        return dense(d_gamma), implicit
 
     # ------------------------------------------------------------------ step
     def forward(self, batch: Batch, objective: str = "", **kwargs: Any) -> Any:
@@ -260,9 +292,13 @@ class SoKDPlugin:
         the current (functional) weights and the policy's graph."""
         logits, features, teacher_features = self.student_and_teacher(batch.images)
         pairs = self.maps.pairs(self, features, teacher_features)
-        augmented = self.augment([p.teacher for p in pairs], draw, rows)
-        if which == "outer" and self.sokd.policy_objective == "aug":
-            return self.aug_loss([p.student for p in pairs], augmented)
+        outer = which == "outer"
+        if outer and self.sokd.policy_objective == "train":  # the code's un-augmented outer loss
+            augmented = [p.teacher for p in pairs]
+        else:
+            augmented = self.augment([p.teacher for p in pairs], draw, rows)
+        if outer and self.sokd.policy_objective == "aug":
+            return self.aug_loss([p.student for p in pairs], augmented, detach=False)
         base = super().losses(batch, logits, features, teacher_features)  # type: ignore[misc]
         losses = {k: v for k, v in base.items() if k not in self.replaced}
         return sum([*losses.values(), *self.dam_losses(pairs, augmented).values()])
