@@ -272,6 +272,7 @@ class SoKDPlugin:
             hessian.append(
                 torch.autograd.grad(objective(moved, "train"), policy, allow_unused=True)
             )
+
         def dense(grads: tuple[torch.Tensor | None, ...]) -> list[torch.Tensor]:
             return [torch.zeros_like(p) if g is None else g for p, g in zip(policy, grads)]
 

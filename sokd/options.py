@@ -32,7 +32,8 @@ class SoKDOptions:
     search_epochs: int = at_least(0, 20)  # epochs of policy search (Table 6), then fixed
     dafa: bool = True  # false: no feature augmentation (Table 5's first rows)
     dam: bool = True  # false: no masks, L_DA is the plain MSE and no L_D (Table 5)
-    policy_objective: Literal["aug", "train"] = "aug"  # aug: Eq. 14 | train: no L_aug (Table 5)
+    # aug: L_aug, Eq. 14 | train: the student's loss, no L_aug (Table 5; with second: the code's)
+    policy_objective: Literal["aug", "train"] = "aug"
     policy_order: Literal["first", "second"] = "first"  # second: DARTS' unrolled estimate
     unroll_lr: float = positive(0.01)  # xi of the virtual student step (second order)
     unroll_weight_decay: float = at_least(0, 1e-4)  # its weight decay (the public code's)

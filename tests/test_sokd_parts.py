@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,6 +13,8 @@ from sokd.dam import box_mask, decode_boxes, head_loss, masked_loss
 from sokd.ops import NEUTRAL, OPS, apply_op
 from sokd.options import ManualOp
 from sokd.policy import SUB_POLICIES, DAFAPolicy
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def features(seed: int = 0) -> torch.Tensor:
@@ -215,3 +218,69 @@ def test_sokd_maps_follow_at_stage_pairing_and_crds_last_stages() -> None:
         method.train().start_epoch(0)
         _, losses = method.forward_train(batch)
         assert all(torch.isfinite(v) for v in losses.values())
+
+
+def _policy_gradient(options, batch, implicit_too: bool = False):
+    """The policy's gradient of one search step of SoKD over ReviewKD, resnet20 -> resnet8 (the
+    same networks, batch and random draws for every `options`), flattened; with `implicit_too`
+    also the unrolled estimate's (direct, implicit) terms."""
+    from common.methods import get_method
+    from common.models import build_model
+
+    torch.manual_seed(0)
+    teacher = build_model("resnet20", 10).eval().requires_grad_(False)
+    method = get_method("sokd").build(build_model("resnet8", 10), teacher, options, image_size=32)
+    method.train().start_epoch(0)
+    _, features, teacher_features = method.student_and_teacher(batch.images)
+    pairs = method.maps.pairs(method, features, teacher_features)
+    draw = method.policy.draw(*method.generators(batch.images.device))
+    grads = method.policy_grads(batch, pairs, draw, None)
+    flat = torch.cat([g.flatten() for g in grads])
+    if not implicit_too:
+        return flat
+    direct, implicit = method.unrolled_policy_terms(batch, draw, None)
+    return (
+        flat,
+        torch.cat([g.flatten() for g in direct]),
+        torch.cat([g.flatten() for g in implicit]),
+    )
+
+
+def _batch():
+    from common.batch import Batch
+
+    torch.manual_seed(3)
+    return Batch(torch.randn(8, 3, 32, 32), torch.arange(8) % 10, torch.arange(8))
+
+
+def test_table5_without_l_con_trains_another_policy_than_with_it() -> None:
+    """Table 5's "+ DAFA w/o L_con" and "+ L_con" rows (DAM off, the recipes' own options):
+    the policies' gradients on one batch point in different directions (issue 16, item 3;
+    with the first-order `train` objective they were parallel, cosine 1.000000)."""
+    from common.config import load_recipe
+
+    folder = REPO / "sokd" / "recipes" / "cifar100"
+    rows = [f"resnet32x4_resnet8x4_reviewkd_no_dam{s}.yaml" for s in ("", "_no_laug")]
+    with_l_con, without = (load_recipe(folder / name).method.options for name in rows)
+    assert (with_l_con.policy_objective, without.policy_objective) == ("aug", "train")
+    batch = _batch()
+    a, b = _policy_gradient(with_l_con, batch), _policy_gradient(without, batch)
+    assert a.norm() > 0 and b.norm() > 0 and torch.isfinite(b).all()
+    assert float(F.cosine_similarity(a, b, dim=0)) < 0.999
+
+
+def test_second_order_l_aug_has_its_hessian_term() -> None:
+    """`policy_order: second` with L_aug: the outer loss reaches the student through the
+    virtual step, so the Hessian term of DARTS' Eq. 8 is not zero (issue 16, item 4: the
+    detached student side made it exactly zero, i.e. first order) and the estimate is the
+    direct gradient at w' plus that term, not the first-order gradient."""
+    from sokd.options import SoKDOptions
+
+    batch = _batch()
+    first = _policy_gradient(SoKDOptions(base="reviewkd", alpha=10, beta=10), batch)
+    options = SoKDOptions(base="reviewkd", alpha=10, beta=10, policy_order="second")
+    second, direct, implicit = _policy_gradient(options, batch, implicit_too=True)
+    assert torch.isfinite(implicit).all()
+    assert implicit.norm() > 1e-3 * direct.norm() > 0
+    torch.testing.assert_close(second, direct + implicit)
+    assert not torch.allclose(second, first, rtol=1e-3, atol=1e-6)

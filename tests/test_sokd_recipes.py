@@ -28,7 +28,7 @@ IMAGENET = {  # SoKD Table 3, "+ DFKD" (top-1, top-5)
     ("reviewkd", "resnet34_resnet18"): (72.53, 91.32),
     ("reviewkd", "resnet50_MobileNetV1"): (73.02, 91.22),
 }  # fmt: skip
-NO_LAUG = {"dam": False, "policy_objective": "train"}
+NO_LAUG = {"dam": False, "policy_objective": "train", "policy_order": "second"}
 VARIANTS = {  # Tables 5 and 6 (ReviewKD base)
     "resnet32x4_resnet8x4_reviewkd_no_dam": (77.01, {"dam": False}),
     "resnet32x4_resnet8x4_reviewkd_no_dam_no_laug": (76.85, NO_LAUG),
