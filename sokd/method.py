@@ -65,9 +65,15 @@ class SoKDPlugin:
     heads: nn.ModuleDict
     policy: DAFAPolicy | None
 
-    def setup_sokd(self, options: SoKDOptions, image_size: int) -> None:
-        """Build the maps, the DAM heads and the policy (after the base's own __init__)."""
+    def setup_sokd(
+        self, options: SoKDOptions, image_size: int, train_seed: int | None = None
+    ) -> None:
+        """Build the maps, the DAM heads and the policy (after the base's own __init__).
+        The draws' seed: `options.seed`, else `train_seed` (the recipe's train.seed), else
+        the seed of torch's global generator at the first step (`fit` seeds it with its
+        train.seed before that step)."""
         self.sokd = options
+        self._sokd_seed = options.seed if options.seed is not None else train_seed
         self.maps = build_maps(options.base, self, image_size)
         shapes = {f"{c}x{h}x{w}": c for c, h, w in self.maps.shapes}
         self.heads = nn.ModuleDict(
@@ -119,10 +125,12 @@ class SoKDPlugin:
     def generators(self, device: torch.device) -> tuple[torch.Generator, torch.Generator]:
         """(policy draws, operations' draws) on `device`: seeded, or restored on resume."""
         if self._sokd_generator is None or self._sokd_generator.device != device:
+            if self._sokd_seed is None:  # built outside a recipe: the engine's train.seed
+                self._sokd_seed = torch.initial_seed() % 2**62
             self._sokd_generator = torch.Generator(device=device)
-            self._sokd_generator.manual_seed(self.sokd.seed)
+            self._sokd_generator.manual_seed(self._sokd_seed)
             self._sokd_op_generator = torch.Generator(device=device)
-            self._sokd_op_generator.manual_seed(self.sokd.seed + 1)
+            self._sokd_op_generator.manual_seed(self._sokd_seed + 1)
             for name, gen in (("policy", self._sokd_generator), ("ops", self._sokd_op_generator)):
                 if name in self._sokd_generator_state:
                     gen.set_state(self._sokd_generator_state[name])
@@ -393,10 +401,12 @@ class SoKD(Distiller):
         teacher: nn.Module,
         options: SoKDOptions | None = None,
         spec: Any = None,
+        train_seed: int | None = None,
         **data: Any,
     ) -> Distiller:
         """SoKD over its base; `spec` (a DataSpec) or the base's own keywords (`image_size`,
-        CRD's `train_targets`) give what the base needs of the data."""
+        CRD's `train_targets`) give what the base needs of the data; `train_seed` seeds the
+        draws unless `options.seed` does (see `setup_sokd`)."""
         options = options or SoKDOptions()
         base_cls = get_method(options.base)
         base_options = build_dataclass(
@@ -404,10 +414,10 @@ class SoKD(Distiller):
         )
         kwargs = base_cls.data_kwargs(spec) if spec is not None else data
         method = sokd_class(base_cls)(student, teacher, base_options, **kwargs)
-        method.setup_sokd(options, kwargs.get("image_size", 32))
+        method.setup_sokd(options, kwargs.get("image_size", 32), train_seed)
         method.method_name = "sokd"
         return method
 
     @classmethod
     def from_config(cls, cfg: Any, student: nn.Module, teacher: nn.Module | None, spec: Any):
-        return cls.build(student, teacher, cfg.method.options, spec)
+        return cls.build(student, teacher, cfg.method.options, spec, cfg.train.seed)

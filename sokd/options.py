@@ -50,4 +50,4 @@ class SoKDOptions:
     manual_augment: ManualOp = ""  # a fixed operation instead of DAFA (Table 7)
     manual_magnitude: float = ranged(0.5, ge=0, le=1)  # its magnitude
     manual_target: Literal["features", "images"] = "features"  # augment F_t or the images
-    seed: int = 0  # of the policy's and the operations' random draws
+    seed: int | None = None  # of the policy's and the operations' draws; None: train.seed

@@ -284,3 +284,42 @@ def test_second_order_l_aug_has_its_hessian_term() -> None:
     assert implicit.norm() > 1e-3 * direct.norm() > 0
     torch.testing.assert_close(second, direct + implicit)
     assert not torch.allclose(second, first, rtol=1e-3, atol=1e-6)
+
+
+def test_the_policy_draws_follow_the_training_seed_unless_method_seed_is_set() -> None:
+    """`method.seed` unset: the policy's and the operations' draws are seeded by train.seed, so
+    three training seeds draw three augmentation streams (issue 16, item 5: all used seed 0);
+    set, it wins whatever train.seed is. From Python (no recipe) the seed torch was given."""
+    from types import SimpleNamespace
+
+    from common.config import load_recipe
+    from common.methods import get_method
+    from common.models import build_model
+
+    recipe = REPO / "sokd" / "recipes" / "cifar100" / "resnet56_resnet20_fitnet.yaml"
+    teacher = build_model("resnet20", 10).eval().requires_grad_(False)
+    spec = SimpleNamespace(image_size=32)
+
+    def first_draw(method) -> torch.Tensor:
+        generators = method.generators(torch.device("cpu"))
+        draw = method.policy.draw(*generators)
+        return torch.cat(
+            [draw.gumbel, draw.uniforms.flatten(), torch.rand(4, generator=generators[1])]
+        )
+
+    def drawn(*overrides: str) -> torch.Tensor:
+        cfg = load_recipe(recipe, list(overrides))
+        return first_draw(
+            get_method("sokd").from_config(cfg, build_model("resnet8", 10), teacher, spec)
+        )
+
+    seeds = [drawn(f"train.seed={s}") for s in (0, 1, 2)]
+    assert not torch.equal(seeds[0], seeds[1]) and not torch.equal(seeds[1], seeds[2])
+    fixed = [drawn(f"train.seed={s}", "method.seed=5") for s in (0, 1)]
+    assert torch.equal(fixed[0], fixed[1]) and not torch.equal(fixed[0], seeds[0])
+    assert torch.equal(drawn("train.seed=2", "method.seed=2"), seeds[2])
+
+    torch.manual_seed(1)  # what fit() does with its train.seed before the first step
+    options = load_recipe(recipe).method.options
+    plain = get_method("sokd").build(build_model("resnet8", 10), teacher, options, image_size=32)
+    assert torch.equal(first_draw(plain), seeds[1])
