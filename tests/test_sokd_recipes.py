@@ -69,6 +69,10 @@ def test_imagenet_cells_of_table_3() -> None:
         # over 100 epochs, reducing the learning rate at epochs 30, 60, and 90."
         assert (cfg.train.batch_size, cfg.optim.lr) == (512, 0.1), (base, pair)
         assert cfg.train.epochs == 100 and cfg.optim.milestones == [30, 60, 90]
+        # the base keeps the options of its own recipe (mdistiller's)
+        own = read_recipe_tree(REPO / "tools" / "recipes" / base / "imagenet" / f"{pair}.yaml")
+        expected = {k: v for k, v in own["method"].items() if k != "name"}
+        assert cfg.method.options.base_options == expected, (base, pair)
 
 
 def test_the_ablation_and_search_variants() -> None:
