@@ -179,7 +179,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         lengths = {len(v) for v in group.values()}
         if len(lengths) > 1:
             raise ConfigError(f"{where}: the lists of a 'zip' group differ in length: {group}")
-    out = path.parent / str(raw["out"])
+    out = (path.parent / str(raw["out"])).resolve()  # absolute: jobs may start elsewhere
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{where}: out {out} is a file; give a folder for the runs")
     return SweepSpec(
@@ -200,10 +200,10 @@ def expand_pattern(spec: SweepSpec, entry: RecipeEntry) -> list[Path]:
     pattern = entry.pattern
     full = pattern if Path(pattern).is_absolute() else str(spec.path.parent / pattern)
     if glob.has_magic(pattern):
-        found = sorted(Path(p) for p in glob.glob(full, recursive=True))
+        found = sorted(Path(p).resolve() for p in glob.glob(full, recursive=True))
         found = [p for p in found if p.is_file() and not p.name.startswith("_")]
     else:
-        found = [Path(full)] if Path(full).is_file() else []
+        found = [Path(full).resolve()] if Path(full).is_file() else []
     if not found:
         what = "matches no recipe file" if glob.has_magic(pattern) else "is not a file"
         raise ConfigError(f"sweep file {spec.path}: recipe '{pattern}' {what} (looked at {full})")
