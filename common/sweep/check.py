@@ -40,12 +40,11 @@ def _experiment(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def differences(saved: dict[str, Any], planned: dict[str, Any]) -> list[str]:
-    """`key: saved -> planned` for each experiment key that differs."""
+    """`key: saved -> planned` for each experiment key that differs. A key the saved config
+    lacks is an option added since the run was made, whose default keeps the old behaviour
+    (the rule for adding options), so it is not a difference."""
     a, b = _experiment(saved), _experiment(planned)
-    keys = sorted(set(a) | set(b))
-    return [
-        f"{k}: {a.get(k, 'unset')!r} -> {b.get(k, 'unset')!r}" for k in keys if a.get(k) != b.get(k)
-    ]
+    return [f"{k}: {a[k]!r} -> {b.get(k, 'unset')!r}" for k in sorted(a) if a[k] != b.get(k)]
 
 
 def check_runs(runs: list[PlannedRun]) -> dict[str, dict[str, Any]]:
