@@ -5,7 +5,8 @@
 
 Without --teacher, the recipe's teacher architecture is first trained with cross-entropy at the
 data's full resolution (into DIR/teacher; `--teacher-epochs` shortens it). Each run goes to
-DIR/<method>/r<resolution>/ and is skipped when its summary.json exists, so an interrupted sweep
+DIR/<method>/r<resolution>/ and is skipped when its summary.json exists (a partial run
+continues from its last.pt: common/sweep's in-process runner), so an interrupted sweep
 continues where it stopped. The table (DIR/fig2.md, also printed) and the figure (DIR/fig2.png,
 needs matplotlib: pip install 'kd-zoo[plot]') come from `cqkd.fig2`. `key=value` overrides
 apply to every run, the teacher's included.
@@ -18,12 +19,12 @@ Batch size on ImageNet: the released code (distillistic main.py) trains with bat
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
-from common.cli import main as train_main
 from common.config import load_recipe
+from common.sweep.inprocess import run_in_process
+from common.sweep.plan import PlannedRun
 from cqkd.fig2 import collect, markdown_table, plot
 
 REPO = Path(__file__).resolve().parents[1]
@@ -78,14 +79,10 @@ def batch_overrides(recipe: Path, resolution: int) -> list[str]:
 
 
 def run_once(recipe: Path, run_dir: Path, overrides: list[str]) -> int:
-    """Train one run unless it already finished; a half-written run is started again."""
-    if (run_dir / "summary.json").is_file():
-        print(f"== {run_dir}: done already, kept ==", flush=True)
-        return 0
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    print(f"== {run_dir} ==", flush=True)
-    return train_main(["--recipe", str(recipe), "--out", str(run_dir), *overrides])
+    """Train one run unless it already finished; a partial one continues from its last.pt
+    (the sweep machinery's in-process runner, common/sweep/inprocess.py)."""
+    run = PlannedRun(str(run_dir), run_dir, recipe, 0, list(overrides))
+    return run_in_process([run], say=lambda line: print(line, flush=True))
 
 
 def train_teacher(recipe: Path, out: Path, epochs: int, overrides: list[str]) -> Path | None:

@@ -3,9 +3,10 @@
     python tools/demo.py                  (make demo; three seeds a student)
     python tools/demo.py --seeds 0        (one seed: about a third of the time)
 
-Every recipe in tools/recipes/demo/ other than teacher.yaml and _base.yaml is a student run;
-a method joins the demo by adding its recipe there; each student is trained once per seed
-(one teacher for all), and the table gives the mean and spread over the seeds: on a data set
+It runs the sweep tools/sweeps/demo.yaml in this process: every recipe in tools/recipes/demo/
+other than teacher.yaml and _base.yaml is a student run; a method joins the demo by adding its
+recipe there; each student is trained once per seed (one teacher for all, in
+<out>/teacher/seed0), and the table gives the mean and spread over the seeds: on a data set
 this small, one seed's ranking of close methods is noise. Output goes to runs/demo/, replaced
 on the next run: the demo only ever deletes a folder it wrote itself (one holding its marker
 file).
@@ -19,26 +20,19 @@ import time
 from pathlib import Path
 
 from common.cli import ArgumentParser, report
-from common.cli import main as train_main
-from common.config import load_recipe
 from common.config.loader import parse_override
 from common.errors import ConfigError, UserError
 from common.report.compare import main as compare_main
+from common.sweep.check import check_runs
+from common.sweep.inprocess import run_in_process
+from common.sweep.plan import PlannedRun, plan_sweep
+from common.sweep.spec import load_sweep
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_RECIPES = REPO / "tools" / "recipes" / "demo"
+DEMO_SWEEP = REPO / "tools" / "sweeps" / "demo.yaml"  # the teacher, then each student recipe
 MARKER = ".kdzoo-demo"  # written into the output folder: only such a folder is ever replaced
 DEFAULT_SEEDS = "0,1,2"
-
-
-def student_recipes() -> list[Path]:
-    """The demo's student recipes, vanilla first."""
-    found = [
-        p
-        for p in DEMO_RECIPES.glob("*.yaml")
-        if p.stem not in ("teacher",) and not p.stem.startswith("_")
-    ]
-    return sorted(found, key=lambda p: (p.stem != "vanilla", p.stem))
 
 
 def fresh_output(out: Path) -> None:
@@ -78,6 +72,23 @@ def main(argv: list[str] | None = None) -> int:
         return report(err)
 
 
+def demo_runs(out: Path, seeds: list[int], overrides: list[str]) -> list[PlannedRun]:
+    """The demo's sweep (tools/sweeps/demo.yaml) into `out` on `seeds`, `overrides` on every
+    run (the teacher's too); every run resolved, so a bad override stops before any write."""
+    spec = load_sweep(DEMO_SWEEP)
+    spec.out, spec.seeds = out.resolve(), seeds
+    extra = {}
+    for text in overrides:
+        parts, value = parse_override(text)
+        extra[".".join(parts)] = value
+    spec.set.update(extra)
+    for entry in spec.entries:
+        entry.set.update(extra)
+    runs = plan_sweep(spec)
+    check_runs(runs)
+    return runs
+
+
 def run(argv: list[str] | None) -> int:
     parser = ArgumentParser(prog="tools/demo.py", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="runs/demo", help="output folder (a demo's: replaced)")
@@ -90,41 +101,21 @@ def run(argv: list[str] | None) -> int:
     args = parser.parse_args(argv)
     out = Path(args.out)
     seeds = parse_seeds(args.seeds)
-    for recipe in [DEMO_RECIPES / "teacher.yaml", *student_recipes()]:
-        load_recipe(recipe, args.overrides)  # a bad override stops before anything is written
     if any(parse_override(o)[0] == ["train", "seed"] for o in args.overrides):
         raise ConfigError("train.seed=... is set by the demo for each run: use --seeds instead")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: give a folder for the demo's runs")
+    runs = demo_runs(out, seeds, list(args.overrides))
     fresh_output(out)
     start = time.perf_counter()
-    teacher_dir = out / "teacher"
-    overrides = list(args.overrides)
-    print("== demo: teacher ==", flush=True)
-    code = train_main(
-        ["--recipe", str(DEMO_RECIPES / "teacher.yaml"), "--out", str(teacher_dir), *overrides]
-    )
+    code = run_in_process(runs, say=lambda line: print(line, flush=True), prog="tools/demo.py")
     if code:
         return code
-    runs = []
-    for recipe in student_recipes():
-        for seed in seeds:
-            print(f"== demo: {recipe.stem}, seed {seed} ==", flush=True)
-            run_dir = out / recipe.stem / f"seed{seed}"
-            code = train_main(
-                [
-                    "--recipe",
-                    str(recipe),
-                    "--out",
-                    str(run_dir),
-                    f"teacher.checkpoint={teacher_dir / 'final.pt'}",
-                    f"train.seed={seed}",
-                    *overrides,
-                ]
-            )
-            if code:
-                return code
-            runs.append(str(run_dir))
     print(f"\n== demo results ({time.perf_counter() - start:.0f} s) ==")
-    code = compare_main([str(teacher_dir), *runs])
+    teacher = next(r for r in runs if r.run_id.startswith("teacher/"))
+    labels = [r.run_id.split("/")[0] for r in runs if r is not teacher]
+    ordered = sorted(dict.fromkeys(labels), key=lambda label: (label != "vanilla", label))
+    code = compare_main([str(teacher.run_dir), *(str(out / label) for label in ordered)])
     if len(seeds) > 1:
         print(
             f"top-1 is the mean ± std over seeds {args.seeds} (one teacher for all); "

@@ -11,14 +11,15 @@ training images (the `cifar10_teacher` fixture of tests/conftest.py, seed 0), th
 `--run LABEL=RECIPE` (a CIFAR-100 protocol recipe) as a resnet8 student for `--epochs` epochs
 per seed, one CPU thread, cosine schedule, batch 64, validated on 2,000 images. A `--run` may
 add overrides after the recipe, separated by commas: `cutmix=r2kd/...yaml,method.augment=cutmix`.
-Finished runs are kept (re-running continues where it stopped); the table is printed by
+It is a sweep built in code (common/sweep: the teacher in <out>/teacher/seed0, each label's
+runs in <out>/<label>/seed<N>, every run checked before the first starts), trained in this
+process; finished runs are kept, a partial one continues from its last.pt; the table is printed by
 `tools/compare.py` (and written to `<out>/table.csv`).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
@@ -26,9 +27,13 @@ import torch
 
 from common.bench.data_pipeline import default_root
 from common.cli import ArgumentParser, report
-from common.cli import main as train_main
+from common.config.loader import parse_override
 from common.errors import ConfigError, UserError
 from common.report.compare import main as compare_main
+from common.sweep.check import check_runs
+from common.sweep.inprocess import run_in_process
+from common.sweep.plan import plan_sweep
+from common.sweep.spec import RecipeEntry, Resources, SweepSpec
 
 REPO = Path(__file__).resolve().parents[1]
 TEACHER_RECIPE = REPO / "tools" / "recipes" / "teachers" / "cifar100" / "resnet56.yaml"
@@ -46,18 +51,6 @@ def short_overrides(epochs: int, subset: int, val_subset: int) -> list[str]:
     ]  # fmt: skip
 
 
-def train_once(argv: list[str], out: Path) -> None:
-    """Train unless `out` holds a finished run; a half-written run starts again."""
-    if (out / "summary.json").is_file():
-        print(f"== {out}: done already, kept ==", flush=True)
-        return
-    if out.exists():
-        shutil.rmtree(out)
-    print(f"== {out} ==", flush=True)
-    if train_main([*argv, "--out", str(out)]):
-        raise ConfigError(f"the run {out} failed (its error is above)")
-
-
 def parse_runs(specs: list[str]) -> dict[str, tuple[Path, list[str]]]:
     """`LABEL=RECIPE[,key=value...]` -> {label: (recipe, overrides)}."""
     runs = {}
@@ -72,24 +65,44 @@ def parse_runs(specs: list[str]) -> dict[str, tuple[Path, list[str]]]:
     return runs
 
 
+def as_set(overrides: list[str]) -> dict[str, str]:
+    """`["a.b=1", ...]` -> `{"a.b": "1", ...}` (a sweep's `set`)."""
+    pairs = (parse_override(text) for text in overrides)
+    return {".".join(parts): value for parts, value in pairs}
+
+
+def short_sweep(args: argparse.Namespace, out: Path) -> SweepSpec:
+    """The teacher, then every `--run` on every seed, as a sweep (runs wait on the teacher)."""
+    base = short_overrides(args.epochs, args.subset, args.val_subset)
+    teacher = RecipeEntry(
+        str(TEACHER_RECIPE), label="teacher", seeds=[0], inherit=False,
+        set=as_set([*short_overrides(3, args.subset, args.val_subset), "train.seed=0"]),
+    )  # fmt: skip
+    students = [
+        RecipeEntry(str(recipe), label=label, set=as_set([f"name={label}", *args.set, *extra]))
+        for label, (recipe, extra) in parse_runs(args.run).items()
+    ]
+    common_set = as_set(
+        [*base, "teacher.name=resnet8", "teacher.checkpoint={run:teacher/seed0}/final.pt"]
+    )
+    return SweepSpec(
+        path=REPO / "tools" / "short_runs.py", out=out.resolve(), entries=[teacher, *students],
+        seeds=[int(s) for s in args.seeds.split(",") if s], overrides={}, zips=[],
+        set=common_set, resources=Resources(cpus=1),
+    )  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(1)
     out = Path(args.out)
-    base = short_overrides(args.epochs, args.subset, args.val_subset)
-    runs = parse_runs(args.run)
-    seeds = [int(s) for s in args.seeds.split(",") if s]
-    teacher = out / "teacher"
-    teacher_args = [*short_overrides(3, args.subset, args.val_subset), "train.seed=0"]
-    train_once(["--recipe", str(TEACHER_RECIPE), *teacher_args], teacher)
-    for label, (recipe, overrides) in runs.items():
-        for seed in seeds:
-            argv = [
-                "--recipe", str(recipe), *base, "teacher.name=resnet8",
-                f"teacher.checkpoint={teacher / 'final.pt'}", f"train.seed={seed}",
-                f"name={label}", *args.set, *overrides,
-            ]  # fmt: skip
-            train_once(argv, out / label / f"seed{seed}")
-    folders = [str(out / label) for label in runs]
+    runs = plan_sweep(short_sweep(args, out))
+    check_runs(runs)
+    code = run_in_process(runs, say=lambda line: print(line, flush=True))
+    if code:
+        raise ConfigError("a run failed (its error is above); the next call continues")
+    teacher = out / "teacher" / "seed0"
+    folders = [str(out / label) for label in dict.fromkeys(r.run_id.split("/")[0] for r in runs)]
+    folders = [f for f in folders if Path(f) != out / "teacher"]
     return compare_main([str(teacher), *folders, "--csv", str(out / "table.csv")])
 
 

@@ -5,6 +5,7 @@
       - ../recipes/kd/cifar100/*.yaml
       - {recipe: teacher.yaml, label: teacher, seeds: [0], inherit: false}  # ... or one entry
                                        # with its own seeds, label and set
+    exclude: [../recipes/kd/cifar100/vgg*.yaml]   # files a glob above should not take
     seeds: [0, 1, 2]
     overrides: {method.temperature: [2, 4]}     # product of the lists
     zip: [{optim.lr: [0.1, 0.05], train.batch_size: [128, 64]}]  # lists moving together
@@ -30,7 +31,9 @@ import yaml
 from common.config.validate import nearest_key
 from common.errors import ConfigError
 
-TOP_KEYS = ("out", "recipes", "seeds", "overrides", "zip", "set", "resources", "description")
+TOP_KEYS = (
+    "out", "recipes", "exclude", "seeds", "overrides", "zip", "set", "resources", "description",
+)  # fmt: skip
 ENTRY_KEYS = ("recipe", "label", "seeds", "set", "inherit")
 RESOURCE_KEYS = ("nproc", "gpus", "cpus", "time_min", "partition", "account", "sbatch", "mem_gb")
 
@@ -73,6 +76,7 @@ class SweepSpec:
     set: dict[str, Any]
     resources: Resources
     description: str = ""
+    exclude: list[str] = field(default_factory=list)
 
 
 def _unknown(key: str, known: tuple[str, ...], where: str) -> ConfigError:
@@ -192,6 +196,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
         set=_mapping(raw.get("set"), "set", where),
         resources=_resources(raw.get("resources"), where),
         description=str(raw.get("description") or ""),
+        exclude=[str(p) for p in raw.get("exclude") or []],
     )
 
 
@@ -201,7 +206,13 @@ def expand_pattern(spec: SweepSpec, entry: RecipeEntry) -> list[Path]:
     full = pattern if Path(pattern).is_absolute() else str(spec.path.parent / pattern)
     if glob.has_magic(pattern):
         found = sorted(Path(p).resolve() for p in glob.glob(full, recursive=True))
+        excluded = {
+            Path(p).resolve()
+            for pattern in spec.exclude
+            for p in glob.glob(str(spec.path.parent / pattern), recursive=True)
+        }
         found = [p for p in found if p.is_file() and not p.name.startswith("_")]
+        found = [p for p in found if p not in excluded]
     else:
         found = [Path(full).resolve()] if Path(full).is_file() else []
     if not found:
