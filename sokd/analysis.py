@@ -92,7 +92,7 @@ def mask_examples(run_dir: Path, count: int, overrides: list[str]) -> dict[str, 
     draw = method.policy.draw(*method.generators(images.device)) if method.policy else None
     teacher_map = method.augment([pair.teacher], draw, None)[0]
     heat, size, offset = method.heads[pair.head](pair.student)
-    boxes = decode_boxes(heat, size, offset, method.sokd.top_n)
+    boxes = decode_boxes(heat, size, offset, method.sokd.top_n, method.sokd.min_box)
     mask = box_mask(boxes, *pair.student.shape[-2:])
     mean, std = (
         torch.tensor(data.spec.mean).view(3, 1, 1),

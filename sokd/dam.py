@@ -10,7 +10,10 @@ a heatmap (sigmoid), a box size (w, h) and an offset (dx, dy), CenterNet-style, 
   differentiable: boxes only select where L_DA looks.
 - L_D (Eq. 12): the MSE between the head's outputs on the student's adapted map and on the
   augmented teacher map, the head's only signal (the teacher side is not detached, so the head
-  learns from both sides).
+  learns from both sides). A head whose outputs do not depend on its input scores zero, and
+  the size and offset branches' last biases cancel between the two sides (their gradient is
+  exactly zero): L_D never asks for larger boxes (sokd/README.md, "DAM: what the paper
+  specifies and what it leaves open").
 - L_DA (Eq. 13): the mean over all B x C x H x W of (M Phi_s(F_s) - M s(F_t))^2, M the mask
   (not normalised by its area, as the public code).
 
@@ -56,9 +59,13 @@ class DAMHead(nn.Module):
 
 
 @torch.no_grad()
-def decode_boxes(heat: Tensor, size: Tensor, offset: Tensor, top_n: int = 8) -> Tensor:
+def decode_boxes(
+    heat: Tensor, size: Tensor, offset: Tensor, top_n: int = 8, min_box: float = 0.0
+) -> Tensor:
     """(B, N, 4) boxes [y0, x0, y1, x1] in map pixels (inclusive, clamped; float tensor) of the
-    top-N heatmap peaks; `size` is (w, h), `offset` (dx, dy) per position."""
+    top-N heatmap peaks; `size` is (w, h), `offset` (dx, dy) per position. `min_box` > 0 floors
+    each box's width and height at that fraction of the map's (not in the paper: an option
+    for what it leaves open, see sokd/README.md, "DAM")."""
     batch, channels, height, width = heat.shape
     peaks = heat * (heat == F.max_pool2d(heat, 3, stride=1, padding=1)).to(heat.dtype)
     n = min(top_n, channels * height * width)
@@ -71,6 +78,9 @@ def decode_boxes(heat: Tensor, size: Tensor, offset: Tensor, top_n: int = 8) -> 
 
     cx, cy = x + at(offset, 0), y + at(offset, 1)
     half_w, half_h = at(size, 0) / 2, at(size, 1) / 2
+    if min_box > 0:
+        half_w = half_w.clamp_min(min_box * width / 2)
+        half_h = half_h.clamp_min(min_box * height / 2)
     boxes = torch.stack([cy - half_h, cx - half_w, cy + half_h, cx + half_w], dim=2).trunc()
     limits = torch.tensor([height - 1, width - 1, height - 1, width - 1], device=heat.device)
     return torch.minimum(boxes.clamp_min(0), limits.to(boxes.dtype))

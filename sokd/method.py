@@ -98,6 +98,9 @@ class SoKDPlugin:
                 f"method.replace_base_loss: the {options.base} base keeps its own loss beside "
                 "L_DA (only fitnet's hint loss is replaced); leave the key unset"
             )
+        # the epoch's summed mask coverage and count of masks (`sokd_mask_coverage`)
+        self.register_buffer("_one", torch.ones(()), persistent=False)
+        self.register_buffer("_sokd_coverage", torch.zeros(2), persistent=False)
         self._sokd_generator: torch.Generator | None = None
         self._sokd_op_generator: torch.Generator | None = None
         self._sokd_generator_state: dict[str, torch.Tensor] = {}
@@ -162,9 +165,10 @@ class SoKDPlugin:
         )
 
     def dam_losses(
-        self, pairs: list[MapPair], augmented: list[torch.Tensor]
+        self, pairs: list[MapPair], augmented: list[torch.Tensor], record: bool = False
     ) -> dict[str, torch.Tensor]:
-        """{"dam": alpha L_D, "da": beta L_DA} over the maps (L_DA unmasked without DAM)."""
+        """{"dam": alpha L_D, "da": beta L_DA} over the maps (L_DA unmasked without DAM);
+        `record` adds the masks' coverage to the epoch's `sokd_mask_coverage`."""
         o = self.sokd
         if not o.dam:
             plain = sum(F.mse_loss(p.student, a) for p, a in zip(pairs, augmented))
@@ -174,9 +178,11 @@ class SoKDPlugin:
             head = self.heads[pair.head]
             out_s, out_t = head(pair.student), head(target)
             head_total = head_total + head_loss(out_s, out_t)
-            boxes = decode_boxes(*(t.detach() for t in out_s), top_n=o.top_n)
+            boxes = decode_boxes(*(t.detach() for t in out_s), top_n=o.top_n, min_box=o.min_box)
             mask = box_mask(boxes, *pair.student.shape[-2:]).to(pair.student.dtype)
             masked_total = masked_total + masked_loss(pair.student, target, mask)
+            if record:  # on the device: no host read inside the step
+                self._sokd_coverage += torch.stack([mask.detach().float().mean(), self._one])
         return {"dam": o.alpha * head_total, "da": o.beta * masked_total}
 
     # ----------------------------------------------------------- policy step
@@ -333,7 +339,7 @@ class SoKDPlugin:
             augmented = self.augment([p.teacher for p in pairs], draw, rows)
         base = super().losses(batch, logits, features, teacher_features)  # type: ignore[misc]
         losses = {k: v for k, v in base.items() if k not in self.replaced}
-        losses.update(self.dam_losses(pairs, augmented))
+        losses.update(self.dam_losses(pairs, augmented, record=True))
         return logits, losses
 
     # ------------------------------------------------------- engine hooks
@@ -355,11 +361,21 @@ class SoKDPlugin:
         )
 
     def epoch_metrics(self) -> dict[str, Any]:
-        """The policy's most likely sub-policy, its probabilities and magnitudes."""
-        return self.policy.summary() if self.policy is not None else {}
+        """The policy's most likely sub-policy, its probabilities and magnitudes, and the
+        epoch's mean fraction of a map inside DAM's mask (`sokd_mask_coverage`, this process's
+        steps; with DAM). Reading the coverage restarts its sums for the next epoch (the engine
+        calls this once an epoch, before the epoch's checkpoint; a checkpoint inside an epoch
+        keeps the sums so far)."""
+        metrics = self.policy.summary() if self.policy is not None else {}
+        total, count = (float(v) for v in self._sokd_coverage)  # between epochs
+        self._sokd_coverage.zero_()
+        if count:
+            metrics["sokd_mask_coverage"] = round(total / count, 5)
+        return metrics
 
     def extra_state(self) -> dict[str, Any]:
         state = dict(super().extra_state())  # type: ignore[misc]
+        state["sokd_mask_coverage"] = self._sokd_coverage.detach().cpu().clone()
         if self.policy is not None:
             state["sokd_policy_optimizer"] = self.policy_optimizer.state_dict()
         if self._sokd_generator is not None:
@@ -371,6 +387,8 @@ class SoKDPlugin:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         super().load_extra_state(state)  # type: ignore[misc]
+        if "sokd_mask_coverage" in state:  # a resume inside an epoch keeps its sums
+            self._sokd_coverage.copy_(state["sokd_mask_coverage"])
         if self.policy is not None and "sokd_policy_optimizer" in state:
             self.policy_optimizer.load_state_dict(state["sokd_policy_optimizer"])
         if "sokd_generators" in state:

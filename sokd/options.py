@@ -45,6 +45,7 @@ class SoKDOptions:
     policy_betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # its Adam betas
     policy_weight_decay: float = at_least(0, 1e-3)  # its weight decay
     top_n: int = at_least(1, 8)  # boxes decoded from the heatmap (N of Eq. 13)
+    min_box: float = ranged(0.0, ge=0, le=1)  # floor of a box's side / the map's; 0: the head's
     heat_channels: int = at_least(1, 1)  # DAM heatmap channels (the code's CenterNet: 100)
     replace_base_loss: bool | None = None  # L_DA replaces the base's feature loss; None: FitNet
     manual_augment: ManualOp = ""  # a fixed operation instead of DAFA (Table 7)

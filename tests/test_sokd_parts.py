@@ -323,3 +323,64 @@ def test_the_policy_draws_follow_the_training_seed_unless_method_seed_is_set() -
     options = load_recipe(recipe).method.options
     plain = get_method("sokd").build(build_model("resnet8", 10), teacher, options, image_size=32)
     assert torch.equal(first_draw(plain), seeds[1])
+
+
+def test_l_d_alone_asks_for_no_boxes_a_constant_head_scores_zero() -> None:
+    """Why DAM's boxes never grow with L_D alone (sokd/README.md, "DAM"): a head whose last
+    layers are zero (a constant output) scores L_D = 0 on any two maps, and the biases of the
+    size and offset branches' last layers get exactly zero gradient (they cancel between the
+    student and teacher sides; the heatmap's only through its sigmoid's curvature)."""
+    from sokd.dam import DAMHead
+
+    torch.manual_seed(0)
+    student, teacher = torch.randn(2, 6, 8, 8), torch.randn(2, 6, 8, 8)
+    head = DAMHead(6)
+    for branch in (head.heat, head.size, head.offset):
+        torch.nn.init.normal_(branch[-1].weight, std=0.5)
+    loss = head_loss(head(student), head(teacher))
+    assert loss > 0
+    biases = [head.size[-1].bias, head.offset[-1].bias]
+    for grad in torch.autograd.grad(loss, biases):
+        assert torch.count_nonzero(grad) == 0
+    for branch in (head.heat, head.size, head.offset):
+        torch.nn.init.zeros_(branch[-1].weight)
+    assert head_loss(head(student), head(teacher)) == 0
+
+
+def test_min_box_floors_each_box_side_and_zero_is_the_heads_own_size() -> None:
+    """`min_box` (an option for what the paper leaves open): each decoded box at least that
+    fraction of the map's side; 0 leaves the head's sizes alone (here 0: one-pixel boxes)."""
+    heat = torch.zeros(1, 1, 16, 16)
+    heat[0, 0, 8, 8] = 0.9
+    size, offset = torch.zeros(1, 2, 16, 16), torch.zeros(1, 2, 16, 16)
+    one = decode_boxes(heat, size, offset, top_n=1)
+    assert one[0, 0].tolist() == [8.0, 8.0, 8.0, 8.0]
+    floored = decode_boxes(heat, size, offset, top_n=1, min_box=0.25)  # 4 px of 16
+    assert floored[0, 0].tolist() == [6.0, 6.0, 10.0, 10.0]
+    size[0, :, 8, 8] = 10.0  # a head's box larger than the floor is kept
+    assert decode_boxes(heat, size, offset, 1, 0.25)[0, 0].tolist() == [3.0, 3.0, 13.0, 13.0]
+    whole = box_mask(decode_boxes(heat, size * 0, offset, 1, 1.0), 16, 16)
+    assert float(whole.mean()) == 1.0
+
+
+def test_the_epoch_records_the_mask_coverage() -> None:
+    """`sokd_mask_coverage` in metrics.jsonl: the mean fraction of a map inside DAM's mask over
+    the epoch's steps (restarted once read); `min_box: 1` masks the whole map."""
+    from common.batch import Batch
+    from common.methods import get_method
+    from common.models import build_model
+    from sokd.options import SoKDOptions
+
+    torch.manual_seed(0)
+    teacher = build_model("resnet20", 10).eval().requires_grad_(False)
+    batch = Batch(torch.randn(4, 3, 32, 32), torch.arange(4), torch.arange(4))
+    coverage = {}
+    for min_box in (0.0, 1.0):
+        options = SoKDOptions(dafa=False, min_box=min_box)
+        method = get_method("sokd").build(build_model("resnet8", 10), teacher, options)
+        method.train().start_epoch(0)
+        for _ in range(2):
+            method.forward_train(batch)
+        coverage[min_box] = method.epoch_metrics()["sokd_mask_coverage"]
+        assert "sokd_mask_coverage" not in method.epoch_metrics()  # restarted
+    assert 0 < coverage[0.0] < 0.1 and coverage[1.0] == 1.0
