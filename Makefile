@@ -7,7 +7,7 @@ NPROC ?= 1
 # One process: plain python; several: torchrun on this machine.
 LAUNCH = $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --standalone --nproc_per_node $(NPROC))
 
-.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare results describe describe-update clean-runs sweep study
+.PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare results describe describe-update clean-runs sweep study study-results
 
 install:  ## create .venv and install the project (editable) with its dev tools
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,13 @@ SIZE ?= cpu
 study:  ## make study [SIZE=cpu|gpu] [ARGS=...]: the real-data CIFAR-10 study, resumable
 	DATA_ROOT=$$($(PY) -c "from common.bench.data_pipeline import default_root; print(default_root())") \
 	$(PY) tools/sweep.py tools/studies/cifar10/$(SIZE).yaml $(if $(filter cpu,$(SIZE)),--workers 2,--runs-per-gpu 8) $(ARGS)
+
+study-results:  ## make study-results [SIZE=cpu|gpu]: README table, HTML page and figure from the runs
+	$(PY) tools/results.py tools/studies/cifar10/runs/$(SIZE) \
+	  --expect tools/studies/cifar10/runs/$(SIZE)/expected.json \
+	  --readme README.md --marker cifar10-$(SIZE) --markdown tools/studies/cifar10/results_$(SIZE).md \
+	  --html tools/studies/cifar10/results_$(SIZE).html --figure tools/studies/cifar10/results_$(SIZE).png \
+	  --title "CIFAR-10 study ($(SIZE) size)"
 
 bench:  ## speed and memory benchmarks (figures in README.md)
 	$(PY) tools/bench.py $(ARGS)

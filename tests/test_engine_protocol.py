@@ -120,3 +120,41 @@ def test_the_partial_last_batch_is_trained_on(tmp_path: Path) -> None:
     recipe = tiny_recipe(tmp_path, extra, "drop.yaml")
     assert main(["--recipe", str(recipe), "--out", str(dropped), "data.drop_last=true"]) == 0
     assert torch.load(dropped / "last.pt", weights_only=True)["state"]["global_step"] == 6
+
+
+def test_a_step_leaves_its_batch_tensor_in_place_and_follows_the_resolved_layout(
+    tmp_path: Path,
+) -> None:
+    """train_step must not rebind `batch.images` (under CUDA-graph capture that tensor is the
+    static input every replay copies into), and converts the input to channels_last exactly
+    when the resolved policy does (the weights' layout), not when the raw option says so."""
+    cfg = load_recipe(tiny_recipe(tmp_path), ["train.channels_last=true"])
+    cpu = torch.device("cpu")
+    data = build_data(cfg.data, batch_size=32, device=cpu, seed=0)
+    trainer = Trainer(cfg, build_distiller(cfg, data.spec), data, tmp_path, DistInfo(), cpu)
+    seen: list[torch.Tensor] = []
+    trainer.method.student.register_forward_pre_hook(lambda m, a: seen.append(a[0]))
+    batch = next(iter(data.train))
+    images = batch.images
+    trainer.train_step(batch)
+    assert batch.images is images
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    trainer.policy.channels_last = False
+    seen.clear()
+    trainer.train_step(next(iter(data.train)))
+    assert not seen[0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_restored_optimiser_scalars_return_to_the_parameters_device() -> None:
+    """`Optimizer.load_state_dict` keeps a tensor lr where the checkpoint was read (the CPU);
+    it must go back to the parameters' device (here 'meta' stands for the GPU)."""
+    from common.engine.optim import scalars_to_parameters_device
+
+    params = [torch.nn.Parameter(torch.randn(3, device="meta"))]
+    opt = torch.optim.SGD(params, lr=0.1, momentum=0.9)
+    state = opt.state_dict()
+    state["param_groups"][0]["lr"] = torch.tensor(0.05)  # as read with map_location="cpu"
+    opt.load_state_dict(state)
+    assert opt.param_groups[0]["lr"].device.type == "cpu"  # what torch does
+    scalars_to_parameters_device(opt)
+    assert opt.param_groups[0]["lr"].device.type == "meta"

@@ -104,3 +104,15 @@ def build_scheduler(
     if cfg.schedule == "onecycle":
         return OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=total + 1, pct_start=cfg.pct_start)
     return LambdaLR(optimizer, lambda step: lr_factor(cfg, step, steps_per_epoch, total))
+
+
+def scalars_to_parameters_device(optimizer: torch.optim.Optimizer) -> None:
+    """Move every tensor hyper-parameter of each group (the fused step's lr) back to the
+    device of the group's parameters. `Optimizer.load_state_dict` keeps them where the
+    checkpoint was read (the CPU), and a CUDA graph would then bake the host value in: the
+    schedule's decays would never reach a resumed run."""
+    for group in optimizer.param_groups:
+        device = group["params"][0].device
+        for key, value in group.items():
+            if key != "params" and torch.is_tensor(value) and value.device != device:
+                group[key] = value.to(device)

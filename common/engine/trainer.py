@@ -15,6 +15,7 @@ untouched.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,12 @@ from common.engine.evaluate import evaluate, module_logits
 from common.engine.graphs import CapturedStep
 from common.engine.guards import NonFiniteGuard, SignalCatcher, TrainingInterrupted
 from common.engine.model_checks import OutputChecks
-from common.engine.optim import build_optimizer, build_scheduler, current_lr
+from common.engine.optim import (
+    build_optimizer,
+    build_scheduler,
+    current_lr,
+    scalars_to_parameters_device,
+)
 from common.engine.progress import ProgressBar, want_bar
 from common.engine.state import TrainState
 from common.engine.writers import EpochRecord, Writers, console_logger, writer_class
@@ -120,7 +126,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
     def _to_input(self, images: torch.Tensor) -> torch.Tensor:
-        if self.cfg.train.channels_last:
+        if self.policy.channels_last:  # the resolved choice (null: on CUDA), as the weights
             return images.contiguous(memory_format=torch.channels_last)
         return images
 
@@ -180,6 +186,7 @@ class Trainer:
         self.method.load_trainable_state_dict(ckpt["method"])
         self.method.load_extra_state(ckpt.get("method_extra", {}))
         self.optimizer.load_state_dict(ckpt["optimizer"])
+        scalars_to_parameters_device(self.optimizer)  # last.pt is read on the CPU
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
         self.state = TrainState(**ckpt["state"])
@@ -214,7 +221,9 @@ class Trainer:
         """Forward, backward, optimiser and (unless `schedule` is false: a captured step)
         schedule step; returns the loss names, the summed loss and the per-name losses
         stacked (all detached, still on the device)."""
-        batch.images = self._to_input(batch.images)
+        # a new Batch, not batch.images rebound: under capture the static input must stay the
+        # tensor the next replay's copy_in writes into
+        batch = dataclasses.replace(batch, images=self._to_input(batch.images))
         with self.autocast():
             _, losses = self.model(batch)
             total = sum(losses.values())

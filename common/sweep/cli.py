@@ -11,6 +11,7 @@ Exit code: 0 when every run is done, 1 when some failed, 2 on a user's mistake, 
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -64,6 +65,14 @@ def state_table(runs: list[PlannedRun], jobs: dict[str, str] | None = None) -> s
     return "\n".join(lines)
 
 
+def write_expected(spec: SweepSpec, runs: list[PlannedRun]) -> Path:
+    """`<out>/expected.json`: every run folder of the sweep (relative to out), for
+    `tools/results.py --expect`, which counts the runs that have no folder yet as missing."""
+    path = spec.out / "expected.json"
+    path.write_text(json.dumps([run.run_id for run in runs], indent=1) + "\n")
+    return path
+
+
 def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.workers < 0 or args.runs_per_gpu < 1:
@@ -85,6 +94,7 @@ def run(argv: list[str] | None = None) -> int:
     from common.sweep.local import LocalLauncher
 
     spec.out.mkdir(parents=True, exist_ok=True)
+    write_expected(spec, runs)
     print(f"sweep {spec.path}: {len(runs)} runs -> {Path(spec.out)}", flush=True)
     local = LocalLauncher(
         runs, spec.resources, args.workers, args.runs_per_gpu,
