@@ -69,8 +69,8 @@ OPTIONS = {
 OPTION_OVERRIDES = {
     ("reviewkd", "cifar100", "resnet32x4_resnet8x4"): {"reviewkd_weight": 5.0},
     # The ReviewKD authors' released CIFAR-100 script (dvlab-research/ReviewKD,
-    # CIFAR-100/script/reviewKD.sh), whose runs gave the numbers the recipes quote. Its 0.6 for
-    # resnet56 -> resnet20 is not set yet (common/methods/README.md, Deviations, says why).
+    # CIFAR-100/script/reviewKD.sh), whose runs gave the numbers the recipes quote.
+    ("reviewkd", "cifar100", "resnet56_resnet20"): {"reviewkd_weight": 0.6},
     ("reviewkd", "cifar100", "wrn_40_2_wrn_16_2"): {"reviewkd_weight": 5.0},
     ("reviewkd", "cifar100", "wrn_40_2_wrn_40_1"): {"reviewkd_weight": 5.0},
     ("reviewkd", "cifar100", "wrn_40_2_ShuffleV1"): {"reviewkd_weight": 5.0},
