@@ -35,7 +35,7 @@ from common.methods.registry import register_method
 class ReviewKDOptions:
     """Hyper-parameters of ReviewKD (mdistiller's CIFAR-100 values)."""
 
-    reviewkd_weight: float = at_least(0, 1.0)  # weight of HCL (5 for resnet32x4 -> resnet8x4)
+    reviewkd_weight: float = at_least(0, 1.0)  # weight of HCL (recipes: the authors', 0.6-8 a pair)
     warmup_epochs: int = at_least(0, 20)  # HCL ramped in linearly over these epochs; 0 = none
     ce_weight: float = at_least(0, 1.0)  # weight of the cross-entropy on the labels
     student_preact: bool = False  # fuse the student's pre-activation maps (ImageNet configs)
