@@ -33,8 +33,9 @@ def cutout(images: torch.Tensor, length: int, per_image: bool = True) -> torch.T
     """A copy of `images` with a `length` x `length` hole (value 0) per image (or per batch)."""
     batch, _, height, width = images.shape
     count = batch if per_image else 1
-    cy = torch.randint(0, height, (count,)).to(images.device)
-    cx = torch.randint(0, width, (count,)).to(images.device)
+    # drawn on the images' device: no host-to-device copy each step (and capturable)
+    cy = torch.randint(0, height, (count,), device=images.device)
+    cx = torch.randint(0, width, (count,), device=images.device)
     rows = torch.arange(height, device=images.device)
     cols = torch.arange(width, device=images.device)
     half = length // 2

@@ -82,3 +82,24 @@ def test_alpha_zero_means_no_mixing() -> None:
     assert lam == 1.0 and torch.equal(mixed, images)
     mixed, _, lam = cutmix(images, alpha=0.0)
     assert lam == 1.0 and torch.equal(mixed, images)
+
+
+def test_mixing_draws_read_nothing_on_the_host() -> None:
+    """No operator that copies a tensor's value to the host (`aten._local_scalar_dense`, what
+    `.item()` and indexing with a 0-d tensor call in C++) runs in the Beta draw, CutMix's box or
+    R2KD's Cutout: on a GPU each would be a sync, and a failure under CUDA-graph capture."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from common.data.mixing import cutmix_mask, sample_beta
+    from r2kd.augment import cutout
+
+    class NoHostReads(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+            assert func is not torch.ops.aten._local_scalar_dense.default, "host read"
+            return func(*args, **(kwargs or {}))
+
+    images = torch.rand(4, 3, 8, 8)
+    with NoHostReads():
+        lam = sample_beta(1.0)
+        cutmix_mask(8, 8, lam)
+        cutout(images, 4)

@@ -43,7 +43,9 @@ def sample_beta(
     total = x + y
     accepted = (total <= 1) & (total > 0)
     first = accepted.to(torch.int64).argmax()
-    return (x / total.clamp_min(1e-30))[first].to(device)
+    # gather, not [first]: indexing with a 0-d tensor reads it on the host (a sync, and a
+    # failure under CUDA-graph capture)
+    return (x / total.clamp_min(1e-30)).gather(0, first.view(1)).squeeze(0).to(device)
 
 
 def partner_permutation(

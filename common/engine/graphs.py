@@ -41,6 +41,12 @@ class CapturedStep:
             )
         if policy.amp == "fp16":
             raise ConfigError("train.graph=cudagraph cannot capture fp16's GradScaler: use bf16")
+        if trainer.cfg.optim.schedule == "onecycle":
+            raise ConfigError(
+                "train.graph=cudagraph cannot follow optim.schedule=onecycle: OneCycleLR writes "
+                "beta1 (momentum) into the optimiser as a Python number each step, which a "
+                "captured graph would freeze; use train.graph=compile or none"
+            )
         reason = method.capturable()
         if reason:
             raise ConfigError(f"train.graph=cudagraph: method '{trainer.cfg.method.name}' {reason}")
