@@ -193,3 +193,23 @@ def test_at_stage_pairing_first_is_mdistillers_zip_and_equal_refuses() -> None:
     assert len(zipped) == 3
     reference = 1000.0 * at_loss([s for s, _ in zipped], [t for _, t in zipped], 2.0)
     torch.testing.assert_close(losses["feat"], reference)
+
+
+def test_crd_negatives_follow_the_training_seed_unless_set() -> None:
+    """CRD's negatives generator is seeded by the run's train.seed (the engine seeds torch with
+    it first), so seeds of one recipe draw different negatives; `seed:` set wins."""
+    from common.methods.crd import CRD, CRDOptions
+    from common.models import build_model
+
+    targets = torch.arange(40) % 4
+
+    def first_draw(train_seed: int, options: CRDOptions) -> torch.Tensor:
+        torch.manual_seed(train_seed)
+        crd = CRD(build_model("resnet8", 4), build_model("resnet8", 4), options, 32, targets)
+        return torch.randint(0, 10**6, (8,), generator=crd.generator(torch.device("cpu")))
+
+    default = CRDOptions(n_negatives=8)
+    assert not torch.equal(first_draw(0, default), first_draw(1, default))
+    assert torch.equal(first_draw(0, default), first_draw(0, default))
+    fixed = CRDOptions(n_negatives=8, seed=5)
+    assert torch.equal(first_draw(0, fixed), first_draw(1, fixed))

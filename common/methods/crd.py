@@ -52,7 +52,7 @@ class CRDOptions:
     ce_weight: float = at_least(0, 1.0)  # weight of the cross-entropy on the labels
     mode: Literal["exact", "relax"] = "exact"  # positive: the sample itself | a same-class one
     replacement: bool = False  # negatives with replacement (mdistiller's ImageNet loader)
-    seed: int = 0  # of the on-device negative sampling
+    seed: int | None = None  # of the negatives' draws; None: the run's train.seed
 
 
 def _rank_offset(sizes: tuple[int, ...] | None, local: int) -> tuple[int, tuple[int, ...]]:
@@ -106,7 +106,10 @@ class CRD(FeatureDistiller):
         """The negatives' generator on `device` (seeded, or restored from a checkpoint)."""
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)
-            self._generator.manual_seed(self.options.seed)
+            seed = self.options.seed
+            if seed is None:  # the run's train.seed: the engine seeds torch with it first
+                seed = torch.initial_seed() % 2**62
+            self._generator.manual_seed(seed)
             if self._generator_state is not None:
                 self._generator.set_state(self._generator_state)
             self.class_index_device: ClassIndex = self.class_index.to(device)
