@@ -79,7 +79,9 @@ def short_sweep(args: argparse.Namespace, out: Path) -> SweepSpec:
         set=as_set([*short_overrides(3, args.subset, args.val_subset), "train.seed=0"]),
     )  # fmt: skip
     students = [
-        RecipeEntry(str(recipe.resolve()), label=label, set=as_set([f"name={label}", *args.set, *extra]))
+        RecipeEntry(
+            str(recipe.resolve()), label=label, set=as_set([f"name={label}", *args.set, *extra])
+        )
         for label, (recipe, extra) in parse_runs(args.run).items()
     ]
     common_set = as_set(
