@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from common.config.nested import options_of
 from common.config.validate import at_least, positive, ranged
 from sokd.ops import OPS
 
@@ -26,7 +27,7 @@ class SoKDOptions:
     """Hyper-parameters of SoKD (defaults: the paper, else the public code)."""
 
     base: Base = "fitnet"  # the feature method SoKD plugs into
-    base_options: dict[str, Any] = field(default_factory=dict)  # that method's own keys
+    base_options: dict[str, Any] = options_of("base")  # that method's own keys
     alpha: float = at_least(0, 1000.0)  # weight of L_D, DAM's head loss (Eq. 12)
     beta: float = at_least(0, 1000.0)  # weight of L_DA, the masked feature loss (Eq. 13)
     search_epochs: int = at_least(0, 20)  # epochs of policy search (Table 6), then fixed

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from common.config.nested import check_nested_options
 from common.config.schema import MethodConfig, RunConfig
 from common.config.validate import (
     ConfigError,
@@ -148,6 +149,7 @@ def _build_method(tree: dict[str, Any], default_method: str) -> MethodConfig:
         raise ConfigError(f"key 'method.options' expects a mapping of options, got {nested!r}")
     try:
         options = build_dataclass(cls.Options, section, "method")
+        check_nested_options(options, "method", lambda base: get_method(base).Options)
     except ConfigError as err:
         raise ConfigError(f"{err} [method '{name}']") from None
     return MethodConfig(name=name, options=options)
