@@ -24,6 +24,8 @@ import typing
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from common.config import (
     RunConfig,
     config_to_dict,
@@ -221,6 +223,12 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunConfig, Path, dict[str, An
     return cfg, run_dir, None
 
 
+def saved_meta(path: Path) -> dict[str, Any]:
+    """The commit and creation time a run's config.yaml was written with."""
+    saved = yaml.safe_load(path.read_text()) or {}
+    return {key: saved[key] for key in ("git_commit", "created") if key in saved}
+
+
 def make_run_dir(run_dir: Path) -> None:
     """Create the run folder, or say in one line why it cannot be."""
     try:
@@ -257,6 +265,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 logger.info(
                     f"run {cfg.name} -> {run_dir}  ({device}, {info.world_size} process(es))"
                 )
+            elif args.overrides:  # config.yaml says what the run is now (train.epochs=N, ...)
+                save_config(cfg, run_dir / "config.yaml", saved_meta(run_dir / "config.yaml"))
         barrier()
         return trainer.fit(resume)
     finally:

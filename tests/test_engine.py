@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from tiny_runs import assert_same_weights, run_interrupted_by_sigterm, same_metrics, tiny_recipe
 
 from common.cli import main
@@ -207,5 +208,8 @@ def test_bf16_autocast_with_channels_last_runs_and_resumes_cleanly(tmp_path: Pat
     assert main(["--recipe", str(recipe), "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["top1"] > 0 and summary["nll"] == summary["nll"]  # finite, not NaN
+    created = yaml.safe_load((out / "config.yaml").read_text())["created"]
     assert main(["--resume", str(out), "train.epochs=2"]) == 0
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+    saved = yaml.safe_load((out / "config.yaml").read_text())  # says what the run now is
+    assert saved["train"]["epochs"] == 2 and saved["created"] == created
