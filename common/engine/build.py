@@ -48,7 +48,8 @@ def build_teacher(cfg: RunConfig, spec: DataSpec, method: str) -> torch.nn.Modul
         raise ConfigError(
             f"method '{method}' needs a trained teacher: set teacher.checkpoint=PATH "
             "(train one with `make teacher RECIPE=tools/recipes/teachers/...`, or use a "
-            "RepDistiller/mdistiller release file), or teacher.weights=NAME for a "
+            "RepDistiller/mdistiller release file) or a catalogue name (teacher.checkpoint="
+            "mdistiller:resnet56), or teacher.weights=NAME for a "
             "torchvision:<name> teacher"
         )
     teacher = build_network(cfg.teacher, spec, "teacher")

@@ -9,6 +9,9 @@ Accepts the checkpoint layouts met in practice, always read with
 - ``{"state_dict": state_dict, ...}``;
 - a bare state_dict (e.g. torchvision's ``resnet50-0676ba61.pth``).
 
+Beside the tensors, only the plain-data objects released teachers hold are accepted
+(``common.models.release_globals``: an ``argparse.Namespace`` of options, NumPy scalars).
+
 A leading ``module.`` (DataParallel / DDP) or ``_orig_mod.`` (torch.compile) prefix is stripped.
 A checkpoint that does not fit the model is refused with the missing / unexpected / mis-shaped
 keys, and the zoo architecture (and class count) it does fit, if any.
@@ -27,7 +30,9 @@ import torch
 from torch import Tensor, nn
 
 from common.errors import CheckpointError
+from common.models.catalogue import resolve_checkpoint
 from common.models.registry import build_model, model_names
+from common.models.release_globals import release_globals
 
 _WEIGHT_KEYS = ("model", "state_dict")
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
@@ -39,11 +44,12 @@ Signature = dict[str, tuple[int, ...]]
 def load_weights(model: nn.Module, path: str | Path, *, model_name: str = "") -> dict[str, Any]:
     """Load the weights stored in ``path`` into ``model`` (strictly); return the other entries.
 
-    ``model_name`` (the zoo name of ``model``) is only used in error messages. The returned dict
-    holds the file's other top-level entries (e.g. ``epoch``, ``accuracy``); empty for a bare
-    state_dict.
+    ``path`` may be a catalogue name (``mdistiller:resnet56``, ``common.models.catalogue``),
+    fetched into the torch hub cache first. ``model_name`` (the zoo name of ``model``) is only
+    used in error messages. The returned dict holds the file's other top-level entries (e.g.
+    ``epoch``, ``accuracy``); empty for a bare state_dict.
     """
-    path = Path(path)
+    path = resolve_checkpoint(path)
     architecture = model_name or type(model).__name__
     weights, info = _split_weights(_read_checkpoint(path), path)
     weights = _strip_wrapper_prefixes(weights)
@@ -83,7 +89,8 @@ def _read_checkpoint(path: Path) -> Any:
     if not path.is_file():
         raise CheckpointError(f"Checkpoint path is not a file: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(release_globals()):
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         unsafe_global = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
         if unsafe_global:
