@@ -213,3 +213,16 @@ def test_crd_negatives_follow_the_training_seed_unless_set() -> None:
     assert torch.equal(first_draw(0, default), first_draw(0, default))
     fixed = CRDOptions(n_negatives=8, seed=5)
     assert torch.equal(first_draw(0, fixed), first_draw(1, fixed))
+
+
+@pytest.mark.parametrize("method", ["fitnet", "at", "crd", "reviewkd"])
+def test_compile_targets_hold_every_trained_module(method) -> None:
+    """`train.graph=compile` compiles `compile_targets()`: every trained parameter of the
+    method (the student's, FitNet's regressor, CRD's embeddings, ReviewKD's fusion) lies in
+    one of them, so none of the trained network work is left eager."""
+    options = {"n_negatives": 8} if method == "crd" else {}
+    distiller = cifar_pair(method, **options)
+    covered = {id(p) for m in distiller.compile_targets() for p in m.parameters()}
+    trained = [n for n, p in distiller.named_parameters() if p.requires_grad]
+    params = dict(distiller.named_parameters())
+    assert [n for n in trained if id(params[n]) not in covered] == []

@@ -79,6 +79,10 @@ class FitNet(FeatureDistiller):
         h = self.options.hint_layer
         return self.regressor(features["feats"][h]), teacher_features["feats"][h]
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The hint regressor is trained with the student: compiled with the networks."""
+        return [*super().compile_targets(), self.regressor]
+
     def losses(
         self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
     ) -> dict[str, torch.Tensor]:

@@ -75,6 +75,11 @@ class ReviewKD(FeatureDistiller):
         o = self.options
         return min((self.epoch + 1) / o.warmup_epochs, 1.0) if o.warmup_epochs > 0 else 1.0
 
+    def compile_targets(self) -> list[nn.Module]:
+        """The fusion modules are trained network work (ABFs, 1.7x the student's FLOPs on
+        resnet32x4 -> resnet8x4): `train.graph=compile` compiles them with the networks."""
+        return [*super().compile_targets(), self.fusion]
+
     def fused_levels(
         self, features: dict, teacher_features: dict
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
