@@ -82,8 +82,10 @@ def decode_boxes(
         half_w = half_w.clamp_min(min_box * width / 2)
         half_h = half_h.clamp_min(min_box * height / 2)
     boxes = torch.stack([cy - half_h, cx - half_w, cy + half_h, cx + half_w], dim=2).trunc()
-    limits = torch.tensor([height - 1, width - 1, height - 1, width - 1], device=heat.device)
-    return torch.minimum(boxes.clamp_min(0), limits.to(boxes.dtype))
+    limits = boxes.new_empty(4)  # (y, x, y, x) maxima, filled on the device (no host copy)
+    limits[0::2].fill_(height - 1)
+    limits[1::2].fill_(width - 1)
+    return torch.minimum(boxes.clamp_min(0), limits)
 
 
 @torch.no_grad()

@@ -84,8 +84,10 @@ def _affine(features: Tensor, theta: Tensor) -> Tensor:
 def _matrix(rows: list[list[Tensor | float]], like: Tensor) -> Tensor:
     """A (1, 2, 3) affine matrix from scalars and 0-d tensors (kept on `like`'s device)."""
     entries = [
-        torch.as_tensor(v, dtype=like.dtype, device=like.device) for row in rows for v in row
-    ]
+        v.to(like.dtype) if torch.is_tensor(v) else like.new_full((), v, dtype=like.dtype)
+        for row in rows
+        for v in row
+    ]  # new_full, not as_tensor: a Python number is filled on the device, not copied to it
     return torch.stack(entries).view(1, 2, 3)
 
 
@@ -115,9 +117,10 @@ def _translate_y(f: Tensor, v: Tensor, g: Generator, rows: Rows) -> Tensor:
 
 def _cutout(f: Tensor, v: Tensor, g: Generator, rows: Rows) -> Tensor:
     _, _, height, width = f.shape
-    centre = torch.rand(2, generator=g, device=f.device) * torch.tensor(
-        [height, width], dtype=torch.float32, device=f.device
-    )
+    scale = torch.empty(2, dtype=torch.float32, device=f.device)
+    scale[0].fill_(height)
+    scale[1].fill_(width)
+    centre = torch.rand(2, generator=g, device=f.device) * scale
     rows = torch.arange(height, device=f.device, dtype=torch.float32) + 0.5
     cols = torch.arange(width, device=f.device, dtype=torch.float32) + 0.5
     half_h, half_w = v * height / 2, v * width / 2
@@ -170,6 +173,9 @@ def apply_op(
     An unknown name raises ValueError naming the nine."""
     if name not in _IMPLEMENTATIONS:
         raise ValueError(f"unknown feature operation {name!r}; choose one of {', '.join(OPS)}")
-    m = torch.as_tensor(magnitude, dtype=torch.float32, device=features.device)
+    if torch.is_tensor(magnitude):
+        m = magnitude.to(device=features.device, dtype=torch.float32)
+    else:  # a fixed magnitude: filled on the device, not copied to it each step
+        m = torch.full((), float(magnitude), dtype=torch.float32, device=features.device)
     out = _IMPLEMENTATIONS[name](features, op_value(name, m.detach()), generator, rows)
     return out + (m - m.detach()).to(out.dtype)

@@ -104,7 +104,7 @@ class DAFAPolicy(nn.Module):
         gradient when `sampled`)."""
         weights = F.softmax((self.logits + draw.gumbel) / self.temperature, dim=0)
         if self.sampled:  # the code's single sub-policy a batch
-            hard = F.one_hot(weights.argmax(), weights.shape[0]).to(weights.dtype)
+            hard = torch.zeros_like(weights).scatter_(0, weights.argmax().view(1), 1.0)
             weights = hard + weights - weights.detach()
         return weights
 

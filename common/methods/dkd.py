@@ -35,7 +35,8 @@ def dkd_loss(
     NCKD: KL between the distributions over non-target classes only (target masked out).
     """
     t = temperature
-    gt = F.one_hot(targets, student_logits.shape[1]).bool()
+    # scatter, not F.one_hot: one_hot checks the targets' range on the host (a sync a step)
+    gt = torch.zeros_like(student_logits, dtype=torch.bool).scatter_(1, targets[:, None], True)
     p_s = F.softmax(student_logits / t, dim=1)
     p_t = F.softmax(teacher_logits / t, dim=1)
     b_s = torch.stack([(p_s * gt).sum(1), (p_s * ~gt).sum(1)], dim=1)
