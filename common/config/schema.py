@@ -113,7 +113,8 @@ class ModelConfig:
 @dataclass
 class LogConfig:
     """Where the run's records go (`common.engine.writers`): any of jsonl (metrics.jsonl and
-    summary.json, read by compare), console, csv (metrics.csv), tensorboard (the `tb` extra)."""
+    summary.json, read by compare), console, csv (metrics.csv), tensorboard (the `tb` extra),
+    wandb and mlflow (the `wandb` and `mlflow` extras)."""
 
     writers: list[str] = field(default_factory=lambda: ["jsonl", "console", "csv"])
 

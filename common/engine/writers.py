@@ -7,7 +7,10 @@ Built in (`log.writers` in a recipe, default `[jsonl, console, csv]`):
   `tools/compare.py` reads;
 - `console`: one line an epoch and the summary through `logging` (logger `kdzoo`);
 - `csv`: `metrics.csv`, the same epochs as columns for a spreadsheet;
-- `tensorboard`: scalars under `tensorboard/` (the optional extra: `pip install -e '.[tb]'`).
+- `tensorboard`: scalars under `tensorboard/` (the optional extra: `pip install -e '.[tb]'`);
+- `wandb`, `mlflow`: the run in Weights & Biases or MLflow (`common/engine/wandb_writer.py`,
+  `mlflow_writer.py`; the optional extras `pip install -e '.[wandb]'`, `'.[mlflow]'`), declared
+  as `kdzoo.writers` entry points like a package outside this one would.
 
 A writer is a `RunWriter` subclass registered with `@register_writer("name")`; a package
 outside this one may also declare it as an entry point of the group `kdzoo.writers`. Adding a
@@ -82,6 +85,11 @@ class RunWriter:
         self.run_dir = Path(run_dir)
         self.epochs = epochs
 
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise ConfigError (one line) when what the writer needs is not installed; called
+        when `log.writers` is checked, before anything is written."""
+
     def write_epoch(self, record: EpochRecord) -> None:
         """One epoch's record."""
 
@@ -111,7 +119,8 @@ def writer_names() -> list[str]:
 
 
 def writer_class(name: str) -> type[RunWriter]:
-    """The writer registered as `name` (ConfigError naming the valid ones otherwise)."""
+    """The writer registered as `name` (ConfigError naming the valid ones otherwise, or
+    naming the extra to install when its package is missing)."""
     if name not in _WRITERS:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name == name:
@@ -120,6 +129,7 @@ def writer_class(name: str) -> type[RunWriter]:
         raise ConfigError(
             f"log.writers: unknown writer '{name}' (known: {', '.join(writer_names())})"
         )
+    _WRITERS[name].check_available()
     return _WRITERS[name]
 
 
