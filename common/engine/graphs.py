@@ -55,6 +55,7 @@ class CapturedStep:
         self.graph: torch.cuda.CUDAGraph | None = None
         self.static: Batch | None = None
         self.outputs: tuple[list[str], torch.Tensor, torch.Tensor] | None = None
+        self.side: torch.cuda.Stream | None = None
 
     def __call__(self, batch: Batch, step: int) -> tuple[list[str], torch.Tensor, torch.Tensor]:
         trainer = self.trainer
@@ -62,7 +63,9 @@ class CapturedStep:
             return trainer.train_step(batch, step)  # another shape: the partial last batch
         self.calls += 1
         if self.calls <= WARMUP_STEPS:
-            side = torch.cuda.Stream()
+            if self.side is None:  # one side stream for every warm-up step, as PyTorch's
+                self.side = torch.cuda.Stream()  # make_graphed_callables does
+            side = self.side
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
                 out = trainer.train_step(batch, step)
@@ -93,6 +96,8 @@ class CapturedStep:
         )  # fmt: skip
         trainer.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: CUDA calls of other threads (a DataLoader's pin-memory thread) during
+        # the capture are theirs, not an error of the capture (the default "global")
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self.outputs = trainer.train_step(self.static, step, schedule=False)
         self.graph = graph

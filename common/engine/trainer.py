@@ -120,10 +120,12 @@ class Trainer:
 
     # ----------------------------------------------------------------- helpers
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The recipe's mixed precision (`train.amp`), or nothing."""
+        """The recipe's mixed precision (`train.amp`), or nothing. Inside a CUDA-graph capture
+        the cast cache is off, as PyTorch requires (a cached cast would outlive the graph)."""
         if self.amp_dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        capturing = self.device.type == "cuda" and torch.cuda.is_current_stream_capturing()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=not capturing)
 
     def _to_input(self, images: torch.Tensor) -> torch.Tensor:
         if self.policy.channels_last:  # the resolved choice (null: on CUDA), as the weights
