@@ -9,12 +9,12 @@ LAUNCH = $(if $(filter 1,$(NPROC)),$(PY),$(VENV)/bin/torchrun --standalone --npr
 
 .PHONY: install test lint format demo teacher baseline r2kd slkd sokd cqkd bench compare results describe describe-update clean-runs sweep study study-results
 
-install:  ## create .venv and install the project (editable) with its dev tools
+install:  ## create .venv and install the project (editable) with its dev tools and extras
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --upgrade pip
 	$(VENV)/bin/pip install $(TORCH)
 	rm -rf kd_zoo.egg-info  # stale metadata would hide new entry points (methods, bench sections)
-	$(VENV)/bin/pip install -e '.[dev,plot,tb]'
+	$(VENV)/bin/pip install -e '.[dev,plot,tb,slurm]'
 
 test:  ## the whole test suite (CPU)
 	$(PY) -m pytest -q

@@ -3,6 +3,7 @@
     python tools/sweep.py SWEEP.yaml [--launcher local|slurm] [--workers N] [--runs-per-gpu K]
     python tools/sweep.py SWEEP.yaml --dry-run      # every run and its state; starts nothing
     python tools/sweep.py SWEEP.yaml --status       # the same, with SLURM jobs' states
+    python tools/sweep.py SWEEP.yaml --launcher slurm [--no-wait]   # one SLURM job per run
 
 Every run is checked before the first starts (a bad key or value names the run); a finished
 run (summary.json) is skipped, a partial one (last.pt) continues, a failed one is tried again.
@@ -35,6 +36,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--runs-per-gpu", type=int, default=1, help="runs packed on one GPU")
     p.add_argument("--dry-run", action="store_true", help="list the runs and their states")
     p.add_argument("--status", action="store_true", help="states, with SLURM jobs' states")
+    p.add_argument("--no-wait", action="store_true", help="slurm: submit, then return "
+                   "(default: follow the jobs until they end)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override for every run (e.g. data.root=/data/cifar10)")  # fmt: skip
     return p
@@ -90,7 +93,7 @@ def run(argv: list[str] | None = None) -> int:
         if args.status:
             print(state_table(runs, launcher.job_states()))
             return 0
-        return launcher.launch()
+        return launcher.launch(wait=not args.no_wait)
     from common.sweep.local import LocalLauncher
 
     spec.out.mkdir(parents=True, exist_ok=True)
