@@ -93,6 +93,8 @@ def run(argv: list[str] | None = None) -> int:
         if args.status:
             print(state_table(runs, launcher.job_states()))
             return 0
+        spec.out.mkdir(parents=True, exist_ok=True)
+        write_expected(spec, runs)
         return launcher.launch(wait=not args.no_wait)
     from common.sweep.local import LocalLauncher
 
