@@ -38,6 +38,7 @@ def parser() -> ArgumentParser:
     p.add_argument("--status", action="store_true", help="states, with SLURM jobs' states")
     p.add_argument("--no-wait", action="store_true", help="slurm: submit, then return "
                    "(default: follow the jobs until they end)")  # fmt: skip
+    p.add_argument("--out", help="the output root instead of the sweep file's `out`")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="an override for every run (e.g. data.root=/data/cifar10)")  # fmt: skip
     return p
@@ -81,6 +82,10 @@ def run(argv: list[str] | None = None) -> int:
     if args.workers < 0 or args.runs_per_gpu < 1:
         raise UserError("--workers must be >= 0 and --runs-per-gpu >= 1")
     spec = with_extra(load_sweep(args.sweep), args.set)
+    if args.out:
+        spec.out = Path(args.out).resolve()
+        if spec.out.exists() and not spec.out.is_dir():
+            raise UserError(f"--out {spec.out} is a file; give a folder for the runs")
     runs = plan_sweep(spec)
     check_runs(runs)
     if args.dry_run or (args.status and args.launcher == "local"):
