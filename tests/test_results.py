@@ -150,6 +150,7 @@ def test_mean_std_n_paper_and_time(study: Path, capsys: pytest.CaptureFixture[st
     assert rows["dkd_r20_r8"]["top-1 (last)"] == f"71.80 ± {statistics.stdev(DKD):.2f}"
     assert rows["dkd_r20_r8"]["paper"] == "—" and rows["dkd_r20_r8"]["vs paper"] == "—"
     assert rows["vanilla_r8"]["time / run"] == "1m50s"  # mean of 100, 110, 120 s
+    assert rows["vanilla_r8"]["time / row"] == "5m30s"  # their sum
     assert rows["one_seed"]["top-1 (last)"] == "72.00" and rows["one_seed"]["n"] == "1"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from common.report.baselines import SIGNIFICANT_SE, Gap
+from common.report.grouping import Row
 from common.report.result_rows import Results
 from common.report.run_states import DONE, FAILED, MISSING, PARTIAL
 from common.report.table import DASH, format_duration, format_mean_std, format_notes
@@ -17,6 +18,8 @@ __all__ = [
     "format_results_markdown",
     "legend_lines",
     "results_table",
+    "row_seconds",
+    "total_seconds",
 ]
 
 SIGNIFICANT_MARK = "*"  # |gap| > 2 standard errors
@@ -41,11 +44,28 @@ def format_gap(gap: Gap | None) -> str:
     return f"{gap.diff:+.2f}{mark}"
 
 
+def row_seconds(row: Row) -> float | None:
+    """Training time summed over a row's finished runs (``None`` when none recorded one)."""
+    times = [r.summary["train_seconds"] for r in row.runs if "train_seconds" in (r.summary or {})]
+    return sum(times) if times else None
+
+
+def total_seconds(results: Results) -> tuple[float, int]:
+    """Training time summed over every finished run of the page, and the number of runs."""
+    times = [
+        r.summary["train_seconds"]
+        for result in results.rows
+        for r in result.row.runs
+        if "train_seconds" in (r.summary or {})
+    ]
+    return sum(times), len(times)
+
+
 def results_table(results: Results) -> Table:
     """One line per row: label, method, n, top-1, paper, gaps, time and run states."""
     states = [DONE, PARTIAL, FAILED] + ([MISSING] if results.expected else [])
     header = ["row", "method", "n", "top-1 (last)", "paper", "vs paper", *GAP_COLUMNS]
-    header += ["time / run", *states]
+    header += ["time / run", "time / row", *states]
     teachers = {id(r) for r in results.teacher_rows}
     rows = []
     for r in results.rows:
@@ -64,6 +84,7 @@ def results_table(results: Results) -> Table:
                 format_gap(r.gaps.get("vanilla")),
                 format_gap(r.gaps.get("kd")),
                 format_duration(row.train_seconds_mean),
+                format_duration(row_seconds(row)),
                 *(str(r.states[s]) for s in states),
             ]
         )
@@ -80,11 +101,17 @@ def legend_lines(results: Results) -> list[str]:
         f"set, subset, epochs and student; `{SIGNIFICANT_MARK}` marks a gap larger than "
         f"{SIGNIFICANT_SE:g} standard errors, √(s₁²/n₁ + s₂²/n₂); `{NO_SE_MARK}`: a side has one "
         f"seed, so no standard error; {DASH}: no such row, or the row is that baseline.",
-        "time / run: mean training time of a finished seed. done: `summary.json`; partial: "
-        "started, no `summary.json` yet (resumes from `last.pt`); failed: the sweep's "
-        "`sweep.failed` marker (its error line below)"
+        "time / run: mean training time of a finished seed; time / row: their sum. done: "
+        "`summary.json`; partial: started, no `summary.json` yet (resumes from `last.pt`); "
+        "failed: the sweep's `sweep.failed` marker (its error line below)"
         + ("; missing: listed by --expect, no folder." if results.expected else "."),
     ]
+    seconds, runs = total_seconds(results)
+    if runs:
+        lines.append(
+            f"training time of all {runs} finished runs, summed: {format_duration(seconds)} "
+            "(runs that share a machine overlap, so the wall time can be shorter)."
+        )
     for r in results.rows:
         for folder, line in r.failures:
             lines.append(f"failed: {folder}: {line or '(no error line recorded)'}")
