@@ -209,3 +209,16 @@ def test_a_stopped_sweep_continues_bit_exactly(tmp_path: Path) -> None:
     a, b = weights(student / "final.pt"), weights(ref / "final.pt")
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cpu_threads_go_to_the_runs_that_share_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    from common.sweep.local import LocalLauncher
+    from common.sweep.spec import Resources
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    launcher = LocalLauncher([], Resources(), workers=4, gpus=[])
+    assert launcher.threads(sharing=1) == 8  # a teacher the others wait for: every core
+    assert launcher.threads(sharing=2) == 4
+    assert launcher.threads(sharing=30) == 2  # never fewer than cores / workers
+    pinned = LocalLauncher([], Resources(cpus=3), workers=4, gpus=[])
+    assert pinned.threads(sharing=1) == 3  # resources.cpus wins

@@ -2,10 +2,11 @@
 
 On GPUs each run gets `CUDA_VISIBLE_DEVICES` (its `resources.gpus`, or one per process) from
 the GPUs with the fewest runs on them, `runs_per_gpu` runs sharing one GPU at most; on the CPU
-the cores are divided between the workers (`OMP_NUM_THREADS`). A run's output goes to
-`<run>/sweep.log`; a failing run is marked (`sweep.failed`, its last error line) and the others
-go on; runs waiting on a failed one are not started. SIGINT/SIGTERM stop the runs (each saves its
-exact position) and the next call continues them.
+the cores are divided between the runs that will share them (`OMP_NUM_THREADS`; a run that
+starts alone, a teacher the others wait for, gets every core) unless `resources.cpus` says. A
+run's output goes to `<run>/sweep.log`; a failing run is marked (`sweep.failed`, its last error
+line) and the others go on; runs waiting on a failed one are not started. SIGINT/SIGTERM stop
+the runs (each saves its exact position) and the next call continues them.
 """
 
 from __future__ import annotations
@@ -95,10 +96,13 @@ class LocalLauncher:
         self.stopping = False
 
     # -- devices ------------------------------------------------------------------------
-    def _threads(self) -> int:
+    def threads(self, sharing: int) -> int:
+        """Threads for a run that starts now: `resources.cpus`, else the machine's cores divided
+        between the runs that will share them (`sharing`, at most `workers`), so that a run
+        that starts alone, like a teacher the others wait for, gets every core."""
         if self.resources.cpus:
             return self.resources.cpus
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        return max(1, (os.cpu_count() or 1) // max(1, min(self.workers, sharing)))
 
     def _take_gpus(self) -> list[str] | None:
         """GPUs for one run (None: none free now); [] on a CPU-only machine."""
@@ -113,9 +117,9 @@ class LocalLauncher:
             self.gpu_load[g] += 1
         return chosen
 
-    def _env(self, gpus: list[str]) -> dict[str, str]:
+    def _env(self, gpus: list[str], sharing: int) -> dict[str, str]:
         env = dict(os.environ)
-        threads = str(self._threads())
+        threads = str(self.threads(sharing))
         env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, PYTHONUNBUFFERED="1")
         if self.gpus:
             env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
@@ -136,7 +140,7 @@ class LocalLauncher:
                 return False
         return True
 
-    def _start(self, run: PlannedRun, gpus: list[str]) -> None:
+    def _start(self, run: PlannedRun, gpus: list[str], sharing: int) -> None:
         clear_failed(run.run_dir)
         run.run_dir.mkdir(parents=True, exist_ok=True)
         cmd = train_command(run, self.folders, self.resources.nproc, self.python)
@@ -144,7 +148,11 @@ class LocalLauncher:
         log.write(f"\n== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
         log.flush()
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=self._env(gpus), start_new_session=True
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self._env(gpus, sharing),
+            start_new_session=True,
         )
         self.running[run.run_id] = Running(run, proc, gpus, time.time(), log)
 
@@ -206,16 +214,16 @@ class LocalLauncher:
                     if code is not None:
                         self._finish(item, code)
                         last_report = 0.0
-                for run in list(todo):
+                ready = [r for r in todo if r.run_id not in self.blocked and self._ready(r)]
+                sharing = len(self.running) + len(ready)
+                for run in ready:
                     if len(self.running) >= self.workers:
                         break
-                    if run.run_id in self.blocked or not self._ready(run):
-                        continue
                     gpus = self._take_gpus()
                     if gpus is None:
                         break
                     todo.remove(run)
-                    self._start(run, gpus)
+                    self._start(run, gpus, sharing)
                     self.say(f"start   {run.run_id}")
                     last_report = 0.0
                 todo = [r for r in todo if r.run_id not in self.blocked]
