@@ -56,3 +56,70 @@ def test_the_readme_snippet_distils_and_writes_a_run_folder(
     assert summary["top1"] == rows[-1]["top1"] and summary["method"] == "kd"
     assert json.loads((run / "summary.json").read_text())["top1"] == summary["top1"]
     assert summary["teacher_top1"] >= 0 and "resnet20" in (run / "config.yaml").read_text()
+
+
+def _own_data(seed: int = 0):
+    """The project's own loaders (`build_data`) over a tiny synthetic set."""
+    from common.config.schema import DataConfig, SyntheticConfig
+    from common.data.build import build_data
+
+    synthetic = SyntheticConfig(num_classes=4, num_superclasses=2, train_per_class=8,
+                                val_per_class=4, image_size=8)  # fmt: skip
+    cfg = DataConfig(name="synthetic", synthetic=synthetic)
+    return build_data(cfg, batch_size=8, device="cpu", seed=seed)
+
+
+def test_fit_takes_the_projects_own_data_and_reshuffles_every_epoch(tmp_path: Path) -> None:
+    import warnings
+
+    from common.engine import fit
+    from common.methods import Vanilla
+
+    data = _own_data()
+    orders = []
+    iterate = type(data.train).__iter__
+
+    def recording(loader):
+        first = []
+        for batch in iterate(loader):
+            first.append(batch.targets.tolist())
+            yield batch
+        orders.append(first)
+
+    torch.manual_seed(0)
+    model = Vanilla(build_model("resnet8", 4), None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "iterating epoch 0 again with the same order"
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(type(data.train), "__iter__", recording)
+            summary = fit(model, data, epochs=2, out=tmp_path / "run", device="cpu",
+                          writers=["jsonl"], optimizer={"schedule": "cosine"})  # fmt: skip
+    assert summary["epochs"] == 2 and len(orders) == 2
+    assert orders[0] != orders[1]  # epoch 1 drew its own order
+
+
+def test_fit_max_steps_stops_and_saves_then_resumes_and_overwrite_restarts(
+    tmp_path: Path,
+) -> None:
+    from common.engine import fit
+    from common.errors import ConfigError
+    from common.methods import Vanilla
+
+    def run(**kwargs):
+        torch.manual_seed(0)
+        model = Vanilla(build_model("resnet8", 4), None)
+        return fit(model, _own_data(), epochs=2, out=tmp_path / "run", device="cpu",
+                   writers=["jsonl"], optimizer={"schedule": "cosine"}, **kwargs)  # fmt: skip
+
+    stopped = run(max_steps=3)  # 4 steps an epoch: stops inside epoch 1
+    assert stopped == {"stopped_at_step": 3, "epoch": 1}
+    assert (tmp_path / "run/last.pt").is_file() and not (tmp_path / "run/summary.json").exists()
+    with pytest.raises(ConfigError, match="already holds a run"):
+        run()
+    done = run(resume=True)
+    assert done["epochs"] == 2 and (tmp_path / "run/summary.json").is_file()
+    again = run(overwrite=True, max_steps=4)  # an epoch's end: stops after its checkpoint
+    assert again == {"stopped_at_step": 4, "epoch": 1}
+    assert not (tmp_path / "run/summary.json").exists()  # the old run's files are gone
+    with pytest.raises(ConfigError, match="contradict"):
+        run(resume=True, overwrite=True)

@@ -9,7 +9,10 @@ The same loop, checkpoints and run folder as the command line (`config.yaml`, `m
 
 The loaders yield `(images, targets)` (or `(images, targets, indices)`, or a `Batch`) already
 augmented and normalised; a `DistributedSampler` is respected under torchrun (the batch size
-is then per process). `resume=True` continues the run in `out` from its `last.pt`.
+is then per process). The project's own data (`common.data.build_data`'s `DataBundle`, or its
+training loader) is taken as it is: it reshuffles every epoch and resumes mid-epoch exactly.
+`resume=True` continues the run in `out` from its `last.pt`; `overwrite=True` starts it again
+in place; `max_steps=N` stops after N optimiser steps, saving `last.pt` (resume from there).
 """
 
 from __future__ import annotations
@@ -39,15 +42,19 @@ from common.engine.build import seed_everything
 from common.engine.checkpoint import load_run_checkpoint
 from common.engine.distributed import barrier, init_distributed
 from common.engine.loaders import DataLoaderEval, DataLoaderTrain
-from common.engine.trainer import Trainer
+from common.engine.trainer import Trainer, TrainingInterrupted
 from common.errors import ConfigError
 from common.methods.base import Distiller
+
+RUN_FILES = (
+    "last.pt", "best.pt", "final.pt", "summary.json", "metrics.jsonl", "metrics.csv", "config.yaml",
+)  # fmt: skip
 
 
 def fit(
     distiller: Distiller,
-    train_loader: Iterable[Any],
-    val_loader: Iterable[Any],
+    train_loader: Iterable[Any] | DataBundle,
+    val_loader: Iterable[Any] | None = None,
     *,
     epochs: int,
     out: str | Path,
@@ -56,6 +63,8 @@ def fit(
     device: str = "auto",
     writers: Sequence[str] = ("jsonl", "console", "csv"),
     resume: bool = False,
+    overwrite: bool = False,
+    max_steps: int | None = None,
     name: str = "",
 ) -> dict[str, Any]:
     """Train `distiller` for `epochs` and write the run folder `out`; returns the summary.
@@ -65,8 +74,19 @@ def fit(
     lr 0.05, momentum 0.9, weight decay 5e-4, x0.1 at epochs 150, 180, 210: set `milestones`
     or another `schedule` for a shorter run). `train`: a `TrainConfig` or a mapping of its keys
     (`amp`, `seed`, `channels_last`, `grad_clip`, ...); `epochs` replaces its `epochs`.
+    `train_loader` may be a `DataBundle` (then `val_loader` is its own). Returns the summary,
+    or, when `max_steps` stopped the run first, `{"stopped_at_step": N, "epoch": E}`.
     """
     out = Path(out)
+    if resume and overwrite:
+        raise ConfigError("fit(): resume=True and overwrite=True contradict; choose one")
+    if max_steps is not None and max_steps < 1:
+        raise ConfigError(f"fit(): max_steps must be >= 1, got {max_steps}")
+    bundle = train_loader if isinstance(train_loader, DataBundle) else None
+    if bundle is not None:
+        train_loader, val_loader = bundle.train, bundle.val
+    if val_loader is None:
+        raise ConfigError("fit(): give a val_loader (or a DataBundle as train_loader)")
     optim_cfg = _as_config(OptimConfig, optimizer, "optimizer")
     train_cfg = _as_config(TrainConfig, train, "train")
     train_cfg.epochs = epochs
@@ -89,23 +109,39 @@ def fit(
     checkpoint = None
     if resume:
         checkpoint = load_run_checkpoint(out / "last.pt")
-    elif (out / "last.pt").exists():
+    elif (out / "last.pt").exists() and not overwrite:
         raise ConfigError(
-            f"{out} already holds a run (last.pt); pass resume=True to continue it, or another "
-            "out= folder (nothing was overwritten)"
+            f"{out} already holds a run (last.pt); pass resume=True to continue it, "
+            "overwrite=True to start it again, or another out= folder (nothing was overwritten)"
         )
     seed_everything(train_cfg.seed)
+    own = _is_train_loader(train_loader)
     data = DataBundle(
-        spec=_spec_of(train_loader, val_loader, distiller.student),
-        train=DataLoaderTrain(train_loader, dev),
-        val=DataLoaderEval(val_loader, dev),
+        spec=bundle.spec if bundle else _spec_of(train_loader, val_loader, distiller.student),
+        train=train_loader if own else DataLoaderTrain(train_loader, dev),  # type: ignore[arg-type]
+        val=val_loader if bundle else DataLoaderEval(val_loader, dev),  # type: ignore[arg-type]
     )
     if info.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if overwrite:
+            for file in RUN_FILES:
+                (out / file).unlink(missing_ok=True)
         if checkpoint is None:
             save_config(cfg, out / "config.yaml", {"created": time.strftime("%Y-%m-%d %H:%M:%S")})
     barrier()
-    return Trainer(cfg, distiller, data, out, info, dev).fit(checkpoint)
+    trainer = Trainer(cfg, distiller, data, out, info, dev)
+    trainer.max_steps = max_steps
+    try:
+        return trainer.fit(checkpoint)
+    except TrainingInterrupted as stop:
+        if max_steps is None or trainer.state.global_step < max_steps:
+            raise
+        return {"stopped_at_step": trainer.state.global_step, "epoch": stop.args[1]}
+
+
+def _is_train_loader(loader: Any) -> bool:
+    """Whether `loader` is one of the project's (`common.data.spec.TrainLoader`)."""
+    return hasattr(loader, "set_epoch") and hasattr(loader, "step_sizes")
 
 
 def _as_config(cls: type, value: Any, what: str) -> Any:

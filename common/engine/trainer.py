@@ -97,6 +97,7 @@ class Trainer:
                 module.compile(mode=self.compile_mode)  # in place: state-dict keys stay
         self.captured = CapturedStep(self) if self.policy.graph == "cudagraph" else None
         self.steps_per_epoch = len(data.train)
+        self.max_steps: int | None = None  # fit(max_steps=): stop (and save) after this many
         self.step_sizes = list(getattr(data.train, "step_sizes", []))
         if self.steps_per_epoch == 0:
             raise DataError(
@@ -301,15 +302,20 @@ class Trainer:
                 self.state.step_in_epoch = step
                 self.state.epoch_loss_sums = sums.tolist()
                 self.save_last(wait=True)
-                raise TrainingInterrupted(step)
+                raise TrainingInterrupted(step, epoch + 1)
         bar.close()
         guard.check(names, epoch)
         assert sums is not None
         return names, sums
 
+    def _max_steps_reached(self) -> bool:
+        return self.max_steps is not None and self.state.global_step >= self.max_steps
+
     def _should_stop(self, catcher: SignalCatcher, step: int) -> bool:
         if step == self.steps_per_epoch:
             return False  # the epoch's own checkpoint follows
+        if self._max_steps_reached():
+            return True
         if not self.info.distributed:
             return catcher.received != 0
         if step % SYNC_EVERY:
@@ -336,6 +342,8 @@ class Trainer:
             with SignalCatcher() as catcher:
                 for epoch in range(self.state.epoch, cfg.train.epochs):
                     self.run_epoch(epoch, catcher)
+                    if self._max_steps_reached() and epoch + 1 < cfg.train.epochs:
+                        raise TrainingInterrupted(0, epoch + 1)  # last.pt: the epoch's own
             return self.finish()
         finally:
             self.checks.remove()
