@@ -114,10 +114,14 @@ def test_fit_max_steps_stops_and_saves_then_resumes_and_overwrite_restarts(
     stopped = run(max_steps=3)  # 4 steps an epoch: stops inside epoch 1
     assert stopped == {"stopped_at_step": 3, "epoch": 1}
     assert (tmp_path / "run/last.pt").is_file() and not (tmp_path / "run/summary.json").exists()
+    before = torch.load(tmp_path / "run/last.pt", weights_only=False)["state"]["epoch_seconds"]
+    assert before > 0  # the interrupted epoch's time so far is kept
     with pytest.raises(ConfigError, match="already holds a run"):
         run()
     done = run(resume=True)
     assert done["epochs"] == 2 and (tmp_path / "run/summary.json").is_file()
+    rows = [json.loads(x) for x in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["seconds"] >= before and done["train_seconds"] >= before
     again = run(overwrite=True, max_steps=4)  # an epoch's end: stops after its checkpoint
     assert again == {"stopped_at_step": 4, "epoch": 1}
     assert not (tmp_path / "run/summary.json").exists()  # the old run's files are gone

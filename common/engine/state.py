@@ -18,6 +18,7 @@ class TrainState:
     images_seen: int = 0
     epoch_loss_sums: list[float] = field(default_factory=list)
     epoch_images: int = 0  # images this process trained on in the current epoch so far
+    epoch_seconds: float = 0.0  # training time of the current epoch before an interruption
     epoch_lr: float = 0.0  # the learning rate of the current epoch's first step
     last_metrics: dict[str, float] = field(default_factory=dict)  # the latest evaluation
     extra_best: dict[str, float] = field(default_factory=dict)  # best top-1 of extra networks

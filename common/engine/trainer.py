@@ -301,6 +301,7 @@ class Trainer:
                 bar.close()
                 self.state.step_in_epoch = step
                 self.state.epoch_loss_sums = sums.tolist()
+                self.state.epoch_seconds += time.perf_counter() - self.epoch_tic
                 self.save_last(wait=True)
                 raise TrainingInterrupted(step, epoch + 1)
         bar.close()
@@ -354,7 +355,7 @@ class Trainer:
         """Train one epoch (from where the state stands), then evaluate, record and save."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        tic = time.perf_counter()
+        tic = self.epoch_tic = time.perf_counter()
         try:
             names, sums = self.train_epoch(epoch, catcher)
         except TrainingInterrupted as stop:
@@ -365,7 +366,7 @@ class Trainer:
             raise
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        seconds = time.perf_counter() - tic
+        seconds = time.perf_counter() - tic + self.state.epoch_seconds  # before a resume too
         images_here = torch.tensor([float(self.state.epoch_images)], device=sums.device)
         totals = torch.cat([sums, images_here])
         all_reduce_sum(totals)
@@ -379,6 +380,7 @@ class Trainer:
         self.state.epoch = epoch + 1
         self.state.step_in_epoch = 0
         self.state.epoch_loss_sums = []
+        self.state.epoch_seconds = 0.0
         self.end_epoch(epoch, losses, seconds, images / max(seconds, 1e-9))
 
     def end_epoch(
