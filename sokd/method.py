@@ -38,6 +38,7 @@ from common.config.validate import build_dataclass
 from common.errors import ConfigError
 from common.methods.base import Distiller
 from common.methods.registry import get_method, register_method
+from common.world import is_distributed
 from sokd.dam import DAMHead, box_mask, decode_boxes, head_loss, masked_loss
 from sokd.maps import MapPair, build_maps
 from sokd.ops import apply_op
@@ -45,13 +46,9 @@ from sokd.options import SoKDOptions
 from sokd.policy import DAFAPolicy, PolicyDraw
 
 
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
 def batch_rows(batch: Batch) -> tuple[int, int] | None:
     """(this process's first row, the global batch) under torchrun; None for one process."""
-    if not _distributed() or batch.rank_sizes is None:
+    if not is_distributed() or batch.rank_sizes is None:
         return None
     rank = dist.get_rank()
     return sum(batch.rank_sizes[:rank]), sum(batch.rank_sizes)
@@ -208,11 +205,11 @@ class SoKDPlugin:
         params = list(self.policy.parameters())
         grads = self.policy_grads(batch, pairs, draw, rows)
         weight = 1.0
-        if _distributed():  # equal policies everywhere: average, by each process's share
+        if is_distributed():  # equal policies everywhere: average, by each process's share
             weight = batch.size * dist.get_world_size() / (rows[1] if rows else batch.size)
         for p, g in zip(params, grads):
             g = g * weight
-            if _distributed():
+            if is_distributed():
                 dist.all_reduce(g)
                 g = g / dist.get_world_size()
             p.grad = g

@@ -156,3 +156,16 @@ def test_update_rewrites_a_stale_block(tmp_path: Path, capsys) -> None:
     assert main(["--update", str(readme)]) == 0
     assert readme_blocks(readme.read_text()) == {"dkd": options_markdown("dkd")}
     assert "updated" in capsys.readouterr().out
+
+
+def project_methods() -> set[str]:
+    """Every method the project's own packages register (plug-ins of other packages aside)."""
+    from common.methods.registry import all_methods
+
+    own = ("common", "r2kd", "slkd", "sokd", "cqkd")
+    return {n for n, cls in all_methods().items() if cls.__module__.split(".")[0] in own}
+
+
+def test_documented_lists_every_registered_method() -> None:
+    missing = project_methods() - DOCUMENTED
+    assert not missing, f"registered but not in DOCUMENTED (add it and its README block): {missing}"

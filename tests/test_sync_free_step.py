@@ -4,6 +4,8 @@ tensor's value made to raise (and, on a GPU, under torch.cuda.set_sync_debug_mod
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from sync_guard import forbid_host_syncs
@@ -54,3 +56,11 @@ def test_the_training_step_never_reads_a_tensor_on_the_host(tmp_path, case: str)
             sums.add_(stacked)
             guard.update(step, total, stacked)
     assert torch.isfinite(sums).all() and len(names) == sums.shape[0]
+
+
+def test_every_registered_method_has_a_case() -> None:
+    from test_describe import project_methods
+
+    named = {re.search(r"name: (\w+)", body).group(1) for body in CASES.values()}
+    missing = project_methods() - named
+    assert not missing, f"no CASES entry for {sorted(missing)}: add one"

@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 
 from common.errors import DeviceError
+from common.world import process_group_ready
 
 
 @dataclass
@@ -110,25 +111,25 @@ def init_distributed(device_name: str) -> tuple[DistInfo, torch.device]:
 
 def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     """Sum `tensor` over all processes (in place, also returned); a no-op for one process."""
-    if dist.is_available() and dist.is_initialized():
+    if process_group_ready():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
     return tensor
 
 
 def all_reduce_max(tensor: torch.Tensor) -> torch.Tensor:
     """Max of `tensor` over all processes (in place); a no-op for one process."""
-    if dist.is_available() and dist.is_initialized():
+    if process_group_ready():
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return tensor
 
 
 def barrier() -> None:
     """Wait for every process (no-op for one)."""
-    if dist.is_available() and dist.is_initialized():
+    if process_group_ready():
         dist.barrier()
 
 
 def cleanup() -> None:
     """Leave the process group."""
-    if dist.is_available() and dist.is_initialized():
+    if process_group_ready():
         dist.destroy_process_group()

@@ -38,6 +38,7 @@ from common.methods.crd_sampling import ClassIndex, build_class_index, sample_co
 from common.methods.feature_base import FeatureDistiller
 from common.methods.feature_shapes import feature_shapes
 from common.methods.registry import register_method
+from common.world import is_distributed
 
 
 @dataclass
@@ -57,7 +58,7 @@ class CRDOptions:
 
 def _rank_offset(sizes: tuple[int, ...] | None, local: int) -> tuple[int, tuple[int, ...]]:
     """(this process's first row in the global batch, every process's rows)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not is_distributed():
         return 0, (local,)
     world, rank = dist.get_world_size(), dist.get_rank()
     sizes = sizes or (local,) * world

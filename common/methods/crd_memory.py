@@ -27,9 +27,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-
-def _distributed() -> bool:
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+from common.world import is_distributed
 
 
 def gather_rows(
@@ -44,7 +42,7 @@ def gather_rows(
     dropped again by slicing with those host integers, so nothing waits on the device. Not
     differentiable (detach first).
     """
-    if not _distributed():
+    if not is_distributed():
         return tensors
     world, rank = dist.get_world_size(), dist.get_rank()
     local = tensors[0].shape[0]
@@ -102,7 +100,7 @@ class ContrastMemory(nn.Module):
 
     def sync_memory_(self, src: int = 0) -> None:
         """Broadcast both banks and Z from process `src` (a no-op for one process)."""
-        if _distributed():
+        if is_distributed():
             for buf in (self.memory_s, self.memory_t, self.z_s, self.z_t):
                 dist.broadcast(buf, src)
 
@@ -127,7 +125,7 @@ class ContrastMemory(nn.Module):
         """Z fixed on the first batch: the stored value once set, else mean * N (and store it)."""
         with torch.no_grad():
             fresh = scores.mean() * self.n_data
-            if not self._z_averaged and _distributed():
+            if not self._z_averaged and is_distributed():
                 dist.all_reduce(fresh)
                 fresh = fresh / dist.get_world_size()
             value = torch.where(z < 0, fresh.to(z.dtype), z)
