@@ -57,6 +57,7 @@ study-results:  ## make study-results [SIZE=cpu|gpu]: README table, HTML page an
 	  --expect tools/studies/cifar10/runs/$(SIZE)/expected.json \
 	  --readme README.md --marker cifar10-$(SIZE) --markdown tools/studies/cifar10/results_$(SIZE).md \
 	  --html tools/studies/cifar10/results_$(SIZE).html --figure tools/studies/cifar10/results_$(SIZE).png \
+	  --pair sokd_fitnet=fitnet --pair sokd_crd=crd --pair cqkd=lowres \
 	  --title "CIFAR-10 study ($(SIZE) size)"
 
 bench:  ## speed and memory benchmarks (figures in README.md)

@@ -386,3 +386,29 @@ def test_script_and_make_target(study: Path) -> None:
     )
     assert bad.returncode == 2 and bad.stderr.startswith("results.py: error: ")
     assert "$(PY) tools/results.py $(RUNS) $(ARGS)" in (REPO / "Makefile").read_text()
+
+
+def test_named_pairs_and_low_resolution_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    root = tmp_path / "runs"
+    for s, v in enumerate(VANILLA):
+        _run(root, f"vanilla/seed{s}", name="s/vanilla", method="vanilla", seed=s, top1=v)
+    for s, v in enumerate(KD):
+        _run(root, f"fitnet/seed{s}", name="s/fitnet", method="fitnet", seed=s, top1=v)
+    for s, v in enumerate([70.0, 70.5, 71.0]):
+        _run(root, f"sokd/seed{s}", name="s/sokd_fitnet", method="sokd", seed=s, top1=v)
+    low = {"student": {"resolution": 16}}
+    for s, v in enumerate([60.0, 61.0, 62.0]):
+        _run(root, f"low/seed{s}", name="s/lowres", method="lowres", seed=s, top1=v, extra=low)
+        _run(root, f"cq/seed{s}", name="s/cqkd", method="cqkd", seed=s, top1=v + 2, extra=low)
+    rows = _results(root, capsys, "--pair", "sokd_fitnet=fitnet", "--pair", "s/cqkd=lowres")
+    # sokd - fitnet = 70.5 - 74 = -3.50; SE = sqrt(0.25/3 + 1/3) = 0.65: marked
+    assert rows["s/sokd_fitnet"]["vs base"] == "-3.50* (fitnet)"
+    assert rows["s/cqkd"]["vs base"] == "+2.00* (lowres)"  # SE = sqrt(1/3 + 1/3) = 0.82
+    assert rows["s/fitnet"]["vs base"] == "—"
+    # a 16-pixel student is not measured against the 32-pixel vanilla row
+    assert rows["s/cqkd"]["vs vanilla"] == "—" and rows["s/sokd_fitnet"]["vs vanilla"] != "—"
+    assert "paper" not in rows["s/fitnet"]  # no recipe has a paper number: no such columns
+    assert main([str(root), "--pair", "nosuch=fitnet"]) == 2
+    assert "no row has that label" in capsys.readouterr().err
+    assert main([str(root), "--pair", "sokd_fitnet"]) == 2
+    assert "give ROW=BASE" in capsys.readouterr().err

@@ -1,8 +1,10 @@
 """Baselines of a row: the vanilla and KD rows it is measured against, the gap and its error.
 
 A row's baseline of method ``m`` (``vanilla`` or ``kd``) is a row of that method with the same
-`BASELINE_KEYS` (data set and subset, epochs, student): a teacher trained with ``vanilla`` is
-not the baseline of its students. The gap is the difference of the two top-1 means; its
+`BASELINE_KEYS` (data set and subset, epochs, student and its input resolution): a teacher
+trained with ``vanilla`` is not the baseline of its students, nor a 32-pixel student that of a
+16-pixel one. Other baselines (SoKD's base method, CQKD's low-resolution student) are named
+pairs (`pair_gaps`). The gap is the difference of the two top-1 means; its
 standard error is that of a difference of two independent means, sqrt(s1²/n1 + s2²/n2), with
 the sample standard deviations over seeds. A gap is marked when it exceeds twice that error.
 """
@@ -26,7 +28,7 @@ __all__ = [
     "gap_between",
 ]
 
-BASELINE_KEYS = ("data.name", "data.subset", "train.epochs", "student.name")
+BASELINE_KEYS = ("data.name", "data.subset", "train.epochs", "student.name", "student.resolution")
 BASELINE_METHODS = ("vanilla", "kd")
 SIGNIFICANT_SE = 2.0  # a gap is marked when |gap| > SIGNIFICANT_SE standard errors
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from common.report.grouping import Row
 from common.report.plot import top1_by_epoch
-from common.report.result_rows import ResultRow, Results
+from common.report.result_rows import ResultRow, Results, short_label
 from common.report.run_states import ResultsError
 from common.report.runs import number
 
@@ -72,15 +72,15 @@ def plot_groups(results: Results) -> list[list[ResultRow]]:
     """
     groups: dict[tuple[str, ...], list[ResultRow]] = {}
     for r in results.rows:
-        if r.key and r.row.n > 0:
-            groups.setdefault(r.key, []).append(r)
+        if r.key and r.row.n > 0:  # one panel for every input resolution of a student
+            groups.setdefault(r.key[:4], []).append(r)
     compared = [g for g in groups.values() if any(r.row.method != "vanilla" for r in g)]
     return compared or list(groups.values())
 
 
 def group_title(rows: Sequence[ResultRow]) -> str:
     """``cifar10 · student resnet8 · 20 epochs`` (and the subset when one is set)."""
-    data, subset, epochs, student = rows[0].key
+    data, subset, epochs, student = rows[0].key[:4]
     parts = [data or "?", f"student {student or '?'}"]
     if subset not in ("", "0", "null"):
         parts.append(f"subset {subset}")
@@ -181,7 +181,7 @@ def accuracy_figure(results: Results) -> Any:
                     zorder=4,
                 )
         _reference_lines(ax, group)
-        labels = [textwrap.fill(r.label, 26) for r in group]
+        labels = [textwrap.fill(short_label(r.label), 26) for r in group]
         ax.set_xticks(range(len(group)), labels, rotation=20, ha="right", fontsize=8)
         ax.set_xlim(-0.6, len(group) - 0.4)
         ax.set_ylabel("top-1 (%), last epoch")

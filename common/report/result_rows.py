@@ -28,6 +28,7 @@ from common.report.run_states import (
     FAILED,
     MISSING,
     STATES,
+    ResultsError,
     failure_line,
     find_run_dirs,
     has_run_files,
@@ -35,7 +36,7 @@ from common.report.run_states import (
 )
 from common.report.runs import Run, load_run
 
-__all__ = ["ResultRow", "Results", "build_results", "empty_row"]
+__all__ = ["ResultRow", "Results", "build_results", "empty_row", "link_pairs", "short_label"]
 
 _METHOD_ORDER = {m: i for i, m in enumerate(BASELINE_METHODS)}
 
@@ -52,6 +53,7 @@ class ResultRow:
     baselines: dict[str, Row] = field(default_factory=dict)  # baseline method -> its row
     teacher: Row | None = None  # the vanilla row that trained this row's teacher
     folders: list[Path] = field(default_factory=list)  # every folder counted in this row
+    pair: tuple[str, Gap | None] | None = None  # (its named baseline's label, the gap to it)
 
     @property
     def label(self) -> str:
@@ -66,6 +68,7 @@ class Results:
     rows: list[ResultRow]
     paths: list[str]
     expected: bool  # whether a --expect file was given (the ``missing`` column is shown)
+    paired: bool = False  # whether named pairs were given (the ``vs base`` column is shown)
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -207,17 +210,49 @@ def _order(result: ResultRow, teachers: set[int]) -> tuple[object, ...]:
     student, epochs, method (vanilla, kd, the others) and label."""
     if not result.key:
         return (1, (), 0, (), 0, "", result.label)
-    data, subset, epochs, student = (_natural(k) for k in result.key)
+    data, subset, epochs, student, resolution = (_natural(k) for k in result.key)
     rank = _METHOD_ORDER.get(result.row.method, len(_METHOD_ORDER))
     is_student = 0 if id(result.row) in teachers else 1
-    return (0, (data, subset), is_student, (student, epochs), rank, result.row.method, result.label)
+    by_student = (student, epochs, resolution)
+    return (0, (data, subset), is_student, by_student, rank, result.row.method, result.label)
 
 
-def build_results(paths: list[str], expect: Sequence[Path] | None = None) -> Results:
-    """Read every run at or below ``paths`` (and the ``expect`` list) into the page's rows.
+def short_label(label: str) -> str:
+    """A row's label without its folders (``cifar10/students/kd`` -> ``kd``)."""
+    return label.rsplit("/", 1)[-1]
+
+
+def _find_row(rows: Sequence[ResultRow], name: str) -> ResultRow:
+    """The one row labelled ``name`` (or whose label ends in ``/name``)."""
+    found = [r for r in rows if name in (r.label, short_label(r.label))]
+    if len(found) != 1:
+        labels = ", ".join(sorted(short_label(r.label) for r in rows))
+        what = "no row" if not found else f"{len(found)} rows"
+        raise ResultsError(f"--pair names '{name}', but {what} has that label (rows: {labels})")
+    return found[0]
+
+
+def link_pairs(rows: Sequence[ResultRow], pairs: Sequence[tuple[str, str]]) -> None:
+    """Each named pair's gap: ``(row, base)`` -> ``row.pair = (base label, row - base)``.
 
     Raises:
-        ResultsError: a path is missing or holds no run.
+        ResultsError: a name matches no row, or several.
+    """
+    for name, base_name in pairs:
+        row, base = _find_row(rows, name), _find_row(rows, base_name)
+        row.pair = (base.label, gap_between(row.row, base.row))
+
+
+def build_results(
+    paths: list[str],
+    expect: Sequence[Path] | None = None,
+    pairs: Sequence[tuple[str, str]] = (),
+) -> Results:
+    """Read every run at or below ``paths`` (and the ``expect`` list) into the page's rows;
+    ``pairs`` (row, base) name baselines beyond vanilla and KD (``vs base``).
+
+    Raises:
+        ResultsError: a path is missing or holds no run; a pair names no row.
         CompareError: a run's config or summary does not parse.
     """
     dirs = find_run_dirs(paths)
@@ -232,9 +267,15 @@ def build_results(paths: list[str], expect: Sequence[Path] | None = None) -> Res
             orphans.append((folder, MISSING))
     rows = _attach(rows, orphans)
     notes = _link_baselines(rows)
+    link_pairs(rows, pairs)
     teachers = {id(r.teacher) for r in rows if r.teacher is not None}
     rows.sort(key=lambda r: _order(r, teachers))
     warnings = run_warnings([r.row for r in rows])
     return Results(
-        rows=rows, paths=list(paths), expected=expect is not None, warnings=warnings, notes=notes
+        rows=rows,
+        paths=list(paths),
+        expected=expect is not None,
+        paired=bool(pairs),
+        warnings=warnings,
+        notes=notes,
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from common.report.baselines import SIGNIFICANT_SE, Gap
 from common.report.grouping import Row
-from common.report.result_rows import Results
+from common.report.result_rows import Results, short_label
 from common.report.run_states import DONE, FAILED, MISSING, PARTIAL
 from common.report.table import DASH, format_duration, format_mean_std, format_notes
 
@@ -15,6 +15,7 @@ __all__ = [
     "SIGNIFICANT_MARK",
     "Table",
     "format_gap",
+    "format_pair",
     "format_results_markdown",
     "legend_lines",
     "results_table",
@@ -44,6 +45,13 @@ def format_gap(gap: Gap | None) -> str:
     return f"{gap.diff:+.2f}{mark}"
 
 
+def format_pair(pair: tuple[str, Gap | None] | None) -> str:
+    """``+1.20* (fitnet)``: the gap to the row's named baseline; a dash without one."""
+    if pair is None:
+        return DASH
+    return f"{format_gap(pair[1])} ({short_label(pair[0])})"
+
+
 def row_seconds(row: Row) -> float | None:
     """Training time summed over a row's finished runs (``None`` when none recorded one)."""
     times = [r.summary["train_seconds"] for r in row.runs if "train_seconds" in (r.summary or {})]
@@ -64,7 +72,10 @@ def total_seconds(results: Results) -> tuple[float, int]:
 def results_table(results: Results) -> Table:
     """One line per row: label, method, n, top-1, paper, gaps, time and run states."""
     states = [DONE, PARTIAL, FAILED] + ([MISSING] if results.expected else [])
-    header = ["row", "method", "n", "top-1 (last)", "paper", "vs paper", *GAP_COLUMNS]
+    papers = any(r.row.paper_top1 is not None for r in results.rows)
+    header = ["row", "method", "n", "top-1 (last)"] + (["paper", "vs paper"] if papers else [])
+    header += [*GAP_COLUMNS]
+    header += ["vs base"] if results.paired else []
     header += ["time / run", "time / row", *states]
     teachers = {id(r) for r in results.teacher_rows}
     rows = []
@@ -79,10 +90,17 @@ def results_table(results: Results) -> Table:
                 method,
                 str(row.n),
                 format_mean_std(row.top1_mean, row.top1_std),
-                DASH if row.paper_top1 is None else f"{row.paper_top1:.2f}",
-                DASH if row.gap is None else f"{row.gap:+.2f}",
+                *(
+                    [
+                        DASH if row.paper_top1 is None else f"{row.paper_top1:.2f}",
+                        DASH if row.gap is None else f"{row.gap:+.2f}",
+                    ]
+                    if papers
+                    else []
+                ),
                 format_gap(r.gaps.get("vanilla")),
                 format_gap(r.gaps.get("kd")),
+                *([format_pair(r.pair)] if results.paired else []),
                 format_duration(row.train_seconds_mean),
                 format_duration(row_seconds(row)),
                 *(str(r.states[s]) for s in states),
@@ -95,12 +113,21 @@ def results_table(results: Results) -> Table:
 def legend_lines(results: Results) -> list[str]:
     """What the columns and marks mean, then failed runs' error lines and notes."""
     lines = [
-        "top-1: mean ± sample std over the n seeds that finished, of the last epoch's top-1 (%); "
-        "vs paper: our mean minus the recipe's `paper.top1`.",
+        "top-1: mean ± sample std over the n seeds that finished, of the last epoch's top-1 (%)"
+        + (
+            "; vs paper: our mean minus the recipe's `paper.top1`."
+            if any(r.row.paper_top1 is not None for r in results.rows)
+            else " (no recipe here has a paper number)."
+        ),
         "vs vanilla / vs KD: our mean minus that of the `vanilla` / `kd` row with the same data "
         f"set, subset, epochs and student; `{SIGNIFICANT_MARK}` marks a gap larger than "
         f"{SIGNIFICANT_SE:g} standard errors, √(s₁²/n₁ + s₂²/n₂); `{NO_SE_MARK}`: a side has one "
-        f"seed, so no standard error; {DASH}: no such row, or the row is that baseline.",
+        f"seed, so no standard error; {DASH}: no such row, or the row is that baseline."
+        + (
+            " vs base: the gap to the row named in parentheses (`--pair`), marked the same way."
+            if results.paired
+            else ""
+        ),
         "time / run: mean training time of a finished seed; time / row: their sum. done: "
         "`summary.json`; partial: started, no `summary.json` yet (resumes from `last.pt`); "
         "failed: the sweep's `sweep.failed` marker (its error line below)"

@@ -4,15 +4,16 @@ Usage::
 
     python tools/results.py RUN_DIR [RUN_DIR ...] [--expect FILE.json] [--markdown FILE]
                             [--readme FILE --marker NAME] [--html FILE] [--figure FILE.png]
-                            [--title TEXT]
+                            [--pair ROW=BASE ...] [--title TEXT]
 
 Rows are compare's (`common.report.grouping`: seeds pooled only when everything but the seed
 matches). Each row shows n, the last-epoch top-1 mean ± std, the paper's number and the gap to
-it, the gaps to the row's vanilla and KD rows (marked when beyond two standard errors), the
-mean training time, and how many of its runs are done, partial, failed or missing. The markdown
-goes to stdout (and ``--markdown``, and a README block between ``<!-- results:NAME -->``
-markers); ``--html`` writes one self-contained page with the figures, ``--figure`` the accuracy
-figure alone. A bad input is one ``results.py: error: ...`` line and exit code 2.
+it (where a recipe has one), the gaps to the row's vanilla and KD rows and to a named base
+(``--pair``; marked when beyond two standard errors), the mean and summed training time, and how
+many of its runs are done, partial, failed or missing. The markdown goes to stdout (and
+``--markdown``, and a README block between ``<!-- results:NAME -->`` markers); ``--html`` writes
+one self-contained page with the figures, ``--figure`` the accuracy figure alone. A bad input
+is one ``results.py: error: ...`` line and exit code 2.
 """
 
 from __future__ import annotations
@@ -67,6 +68,14 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--figure", metavar="FILE.png", help="write the accuracy-per-row figure as PNG"
     )
+    parser.add_argument(
+        "--pair",
+        action="append",
+        default=[],
+        metavar="ROW=BASE",
+        help="also show ROW's gap to BASE (row labels, or their last part), e.g. "
+        "sokd_fitnet=fitnet; repeatable",
+    )
     parser.add_argument("--title", default=DEFAULT_TITLE, help="the HTML page's title")
     return parser
 
@@ -83,6 +92,18 @@ def _write(file: str, text: str) -> None:
         raise ResultsError(f"cannot write {file}: {exc.strerror or exc}") from None
 
 
+def _pair(text: str) -> tuple[str, str]:
+    """``ROW=BASE`` as ``(ROW, BASE)``.
+
+    Raises:
+        ResultsError: not of that form.
+    """
+    row, sep, base = text.partition("=")
+    if not sep or not row or not base:
+        raise ResultsError(f"--pair {text!r}: give ROW=BASE, e.g. --pair sokd_fitnet=fitnet")
+    return row.strip(), base.strip()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the results table and write the files asked for; 0, or 2 on a bad input."""
     parser = _parser()
@@ -93,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.html or args.figure:
             require_figure()  # before any output: fail with one line, not after the table
         expect = read_expected(args.expect) if args.expect else None
-        results = build_results(args.paths, expect)
+        results = build_results(args.paths, expect, [_pair(p) for p in args.pair])
         text = format_results_markdown(results)
         readme = readme_with_block(args.readme, args.marker, text) if args.readme else None
         for line in results.warnings:
