@@ -11,12 +11,12 @@ from typing import Any
 import torch
 
 from common.bench import seconds_per_call, step_trainer
-from common.bench.sections import REPO
+from common.bench.sections import bench_recipe
 
 SOKD_RECIPE = (
     Path(__file__).resolve().parent / "recipes" / "cifar100" / "resnet32x4_resnet8x4_fitnet.yaml"
 )
-BASE_RECIPE = REPO / "tools" / "recipes" / "fitnet" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+BASE_RECIPE = bench_recipe("fitnet")
 
 
 def step_ms(recipe: Path, device: torch.device, steps: int, epoch: int = 0) -> float:

@@ -87,3 +87,80 @@ def test_a_third_party_package_adds_a_method_by_being_installed(tmp_path: Path) 
         extra_path=tmp_path,
     )
     assert out.split() == ["ExtraKD", "extra_kd"]
+
+
+def test_one_registry_class_behind_methods_models_writers_and_bench_sections() -> None:
+    from common.bench.sections import SECTIONS
+    from common.engine.writers import WRITERS
+    from common.methods.registry import METHODS
+    from common.models.registry import MODELS
+    from common.registry import Registry
+
+    for registry, group, name in [
+        (METHODS, "kdzoo.methods", "kd"),
+        (MODELS, "kdzoo.models", "resnet8"),
+        (WRITERS, "kdzoo.writers", "csv"),
+        (SECTIONS, "kdzoo.bench", "kd_step"),
+    ]:
+        assert isinstance(registry, Registry) and registry.group == group
+        assert name in registry.names() and registry.get(name) is registry.loaded()[name]
+    numbers: Registry[int] = Registry("number", "kdzoo.test_no_such_group")
+    numbers.register("one")(1)
+    numbers.add("one", 1)  # the same object again: fine
+    with pytest.raises(ValueError, match="number 'one' is registered twice"):
+        numbers.add("one", 2)
+    with pytest.raises(KeyError):
+        numbers.get("two")
+
+
+def test_register_model_as_a_decorator_and_as_a_call() -> None:
+    from torch import nn
+
+    from common.models import build_model, model_names, register_model
+
+    @register_model("test_registry_linear")
+    def linear(num_classes: int) -> nn.Module:
+        return nn.Linear(3, num_classes)
+
+    assert "test_registry_linear" in model_names()
+    assert build_model("test_registry_linear", 5).out_features == 5
+    with pytest.raises(ValueError, match="already in the zoo"):
+        register_model("test_registry_linear", lambda n: nn.Linear(2, n))
+
+
+def test_a_third_party_package_adds_a_model_by_being_installed(tmp_path: Path) -> None:
+    (tmp_path / "extra_net").mkdir()
+    (tmp_path / "extra_net" / "__init__.py").write_text(
+        "from torch import nn\n\n\ndef extra_net(num_classes):\n"
+        "    return nn.Linear(4, num_classes)\n"
+    )
+    info = tmp_path / "extra_net-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: extra-net\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[kdzoo.models]\nextra_net = extra_net:extra_net\n")
+    out = run_python(
+        """
+        import sys
+        from common.models import build_model, model_names
+        assert "extra_net" in model_names() and "extra_net" not in sys.modules
+        print(build_model("extra_net", 7).out_features)
+        """,
+        extra_path=tmp_path,
+    )
+    assert out.split() == ["7"]
+
+
+@pytest.mark.parametrize("method", ["kd", "fitnet", "at", "crd", "reviewkd"])
+def test_the_bench_recipes_in_the_package_equal_the_tools_recipes(method: str) -> None:
+    """`common/bench/recipes` ships with the package (tools/ is not installed); the copies
+    must time what the tools recipes train."""
+    from common.bench.sections import bench_recipe
+    from common.config import load_recipe
+
+    ours = load_recipe(bench_recipe(method))
+    theirs = load_recipe(
+        REPO / "tools" / "recipes" / method / "cifar100" / "resnet32x4_resnet8x4.yaml"
+    )
+    for part in ("method", "student", "data", "optim", "train"):
+        assert getattr(ours, part) == getattr(theirs, part), part
+    assert ours.teacher.name == theirs.teacher.name

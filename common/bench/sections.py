@@ -3,13 +3,13 @@
 A section is a function `(device, steps) -> {name: value}`. The paper packages declare theirs
 as entry points of the group `kdzoo.bench` (`r2kd_step = "r2kd.bench:bench_r2kd_step"` in
 pyproject.toml), so `tools/bench.py` lists none of them and a third-party package adds its own
-by being installed.
+by being installed. The recipes the shared sections time are in `common/bench/recipes/`,
+shipped with the package.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,17 @@ import torch
 
 from common.bench.steps import method_step_cost
 from common.errors import ConfigError
+from common.registry import Registry
 
-ENTRY_POINT_GROUP = "kdzoo.bench"
-REPO = Path(__file__).resolve().parents[2]
-KD_RECIPE = REPO / "tools" / "recipes" / "kd" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+RECIPES = Path(__file__).resolve().parent / "recipes"  # shipped with the package
+
+
+def bench_recipe(method: str) -> Path:
+    """The package's recipe of `method` for resnet32x4 -> resnet8x4 on CIFAR-100."""
+    return RECIPES / f"{method}_resnet32x4_resnet8x4.yaml"
+
+
+KD_RECIPE = bench_recipe("kd")
 Section = Callable[[torch.device, int], dict[str, Any]]
 
 
@@ -47,8 +54,7 @@ def bench_feature_step(device: torch.device, steps: int) -> dict[str, Any]:
     networks, CRD and ReviewKD 15%); CRD's memory banks sized for CIFAR's 50,000 images."""
     out: dict[str, Any] = {}
     for name in FEATURE_METHODS:
-        recipe = REPO / "tools" / "recipes" / name / "cifar100" / "resnet32x4_resnet8x4.yaml"
-        cost = method_step_cost(recipe, device, steps, train_size=CIFAR_TRAIN_SIZE)
+        cost = method_step_cost(bench_recipe(name), device, steps, train_size=CIFAR_TRAIN_SIZE)
         out[f"{name}_step_ms"] = cost["step_ms"]
         out[f"{name}_models_fwd_bwd_ms"] = cost["models_fwd_bwd_ms"]
         out[f"{name}_outside_models_share"] = cost["outside_models_share"]
@@ -74,22 +80,25 @@ BUILTIN: dict[str, Section] = {
     "feature_step": bench_feature_step,
     "kd_speed": bench_kd_speed,
 }
+SECTIONS: Registry[Section] = Registry("bench section", "kdzoo.bench")
+for _name, _section in BUILTIN.items():
+    SECTIONS.add(_name, _section)
+ENTRY_POINT_GROUP = SECTIONS.group
 
 
 def section_names() -> list[str]:
     """The shared sections, then every installed package's (nothing is imported)."""
-    installed = [ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)]
-    return [*BUILTIN, *(name for name in installed if name not in BUILTIN)]
+    return SECTIONS.names()
 
 
 def get_section(name: str) -> Section:
     """The section called `name` (ConfigError naming the known ones otherwise)."""
-    if name in BUILTIN:
-        return BUILTIN[name]
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name == name:
-            return ep.load()
-    raise ConfigError(f"unknown bench section '{name}' (known: {', '.join(section_names())})")
+    try:
+        return SECTIONS.get(name)
+    except KeyError:
+        raise ConfigError(
+            f"unknown bench section '{name}' (known: {', '.join(section_names())})"
+        ) from None
 
 
 def section_doc(name: str) -> str:

@@ -40,8 +40,7 @@ from common.engine.distributed import DistInfo
 from common.engine.trainer import Trainer
 from common.methods.losses import kd_loss
 
-REPO = Path(__file__).resolve().parents[2]
-KD_RECIPE = REPO / "tools" / "recipes" / "kd" / "cifar100" / "resnet32x4_resnet8x4.yaml"
+KD_RECIPE = Path(__file__).resolve().parent / "recipes" / "kd_resnet32x4_resnet8x4.yaml"
 STEPS_PER_EPOCH, EPOCHS, VAL_IMAGES = 781, 240, 10_000
 MODES = {
     "ours_shipped": [],

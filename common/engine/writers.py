@@ -26,15 +26,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from common.engine.progress import format_epoch_line
 from common.errors import ConfigError
+from common.registry import Registry
 
 LOGGER_NAME = "kdzoo"
-ENTRY_POINT_GROUP = "kdzoo.writers"
 Record = dict[str, Any]
 
 
@@ -100,37 +99,31 @@ class RunWriter:
         """Flush and release what the writer holds."""
 
 
-_WRITERS: dict[str, type[RunWriter]] = {}
+WRITERS: Registry[type[RunWriter]] = Registry("writer", "kdzoo.writers")
+ENTRY_POINT_GROUP = WRITERS.group
 
 
 def register_writer(name: str) -> Callable[[type[RunWriter]], type[RunWriter]]:
     """Class decorator: make a RunWriter available as `log.writers: [..., <name>]`."""
-
-    def decorate(cls: type[RunWriter]) -> type[RunWriter]:
-        _WRITERS[name] = cls
-        return cls
-
-    return decorate
+    return WRITERS.register(name)
 
 
 def writer_names() -> list[str]:
     """Every writer name: built in, registered, and installed entry points."""
-    return sorted(set(_WRITERS) | {ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    return sorted(WRITERS.names())
 
 
 def writer_class(name: str) -> type[RunWriter]:
     """The writer registered as `name` (ConfigError naming the valid ones otherwise, or
     naming the extra to install when its package is missing)."""
-    if name not in _WRITERS:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.name == name:
-                _WRITERS[name] = ep.load()
-    if name not in _WRITERS:
+    try:
+        cls = WRITERS.get(name)
+    except KeyError:
         raise ConfigError(
             f"log.writers: unknown writer '{name}' (known: {', '.join(writer_names())})"
-        )
-    _WRITERS[name].check_available()
-    return _WRITERS[name]
+        ) from None
+    cls.check_available()
+    return cls
 
 
 class Writers:

@@ -15,12 +15,10 @@ __all__ = ["Distiller", "NoOptions", "all_methods", "get_method", "method_names"
 
 def __getattr__(name: str) -> Any:
     """`from common.methods import KD`: a registered method class by its class name."""
-    from common.methods.registry import BUILTIN_MODULES, _import_builtins
+    from common.methods.registry import METHODS
 
-    _import_builtins()
-    for module in BUILTIN_MODULES:
-        cls = getattr(__import__(module, fromlist=[name]), name, None)
-        if isinstance(cls, type) and issubclass(cls, Distiller):
+    for cls in METHODS.loaded().values():  # the shared baselines: no paper package imported
+        if cls.__name__ == name:
             return cls
     for cls in all_methods().values():
         if cls.__name__ == name:

@@ -1,8 +1,11 @@
 """Name -> constructor table of the model zoo, with the names of RepDistiller / mdistiller.
 
-CIFAR names follow ``model_dict`` of RepDistiller (``models/__init__.py``) and mdistiller's
-``cifar_model_dict`` (``vgg8`` ... ``vgg19`` are the batch-norm variants, ``MobileNetV2`` is
-``mobile_half``); ImageNet names follow mdistiller's ImageNet zoo / torchvision.
+The zoo is a `common.registry.Registry`: `@register_model("name")` (or `register_model(name,
+factory)`) adds a `num_classes -> nn.Module` factory, and an installed package adds models as
+entry points of the group `kdzoo.models`. CIFAR names follow ``model_dict`` of RepDistiller
+(``models/__init__.py``) and mdistiller's ``cifar_model_dict`` (``vgg8`` ... ``vgg19`` are the
+batch-norm variants, ``MobileNetV2`` is ``mobile_half``); ImageNet names follow mdistiller's
+ImageNet zoo / torchvision.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from common.models.torchvision_models import (
     check_torchvision_name,
     is_torchvision_name,
 )
+from common.registry import Registry
 
 ModelFactory = Callable[[int], nn.Module]
 
@@ -65,14 +69,17 @@ IMAGENET_MODELS: dict[str, ModelFactory] = {
     "MobileNetV1": imagenet.MobileNetV1,
 }
 
-_ALL_MODELS: dict[str, ModelFactory] = {**CIFAR_MODELS, **IMAGENET_MODELS}
+MODELS: Registry[ModelFactory] = Registry("model", "kdzoo.models")
+for _name, _factory in {**CIFAR_MODELS, **IMAGENET_MODELS}.items():
+    MODELS.add(_name, _factory)
 _FAMILIES = {"cifar": CIFAR_MODELS, "imagenet": IMAGENET_MODELS}
 
 
 def model_names(family: str | None = None) -> list[str]:
-    """All zoo names, or those of one family: ``"cifar"`` (32x32-style) or ``"imagenet"``."""
+    """All zoo names (installed packages' included), or those of one family: ``"cifar"``
+    (32x32-style) or ``"imagenet"``."""
     if family is None:
-        return list(_ALL_MODELS)
+        return MODELS.names()
     if family not in _FAMILIES:
         raise ValueError(f"Unknown model family {family!r}; expected one of {sorted(_FAMILIES)}")
     return list(_FAMILIES[family])
@@ -85,14 +92,20 @@ def closest_model_name(name: str) -> str:
         ignoring_case = difflib.SequenceMatcher(None, name.lower(), valid.lower()).ratio()
         return ignoring_case, difflib.SequenceMatcher(None, name, valid).ratio()
 
-    return max(_ALL_MODELS, key=similarity)
+    return max(MODELS.names(), key=similarity)
 
 
-def register_model(name: str, factory: ModelFactory) -> None:
-    """Add a model to the zoo under ``name`` (a ``num_classes -> nn.Module`` factory)."""
-    if name in _ALL_MODELS and _ALL_MODELS[name] is not factory:
-        raise ValueError(f"model {name!r} is already in the zoo")
-    _ALL_MODELS[name] = factory
+def register_model(
+    name: str, factory: ModelFactory | None = None
+) -> ModelFactory | Callable[[ModelFactory], ModelFactory]:
+    """Add a `num_classes -> nn.Module` factory to the zoo under ``name``:
+    ``register_model("my_net", factory)``, or ``@register_model("my_net")`` on the factory."""
+    if factory is None:
+        return MODELS.register(name)
+    try:
+        return MODELS.add(name, factory)
+    except ValueError:
+        raise ValueError(f"model {name!r} is already in the zoo") from None
 
 
 def unknown_model_message(name: str, key: str = "") -> str:
@@ -100,7 +113,7 @@ def unknown_model_message(name: str, key: str = "") -> str:
     where = f"{key} " if key else "model "
     return (
         f"unknown {where}{name!r}. Did you mean {closest_model_name(name)!r}? "
-        f"Valid models: {', '.join(_ALL_MODELS)}"
+        f"Valid models: {', '.join(MODELS.names())}"
     )
 
 
@@ -109,7 +122,7 @@ def check_model_name(name: str, key: str = "") -> None:
     or is ``torchvision:<a torchvision classifier>``."""
     if is_torchvision_name(name):
         check_torchvision_name(name, key)
-    elif name not in _ALL_MODELS:
+    elif name not in MODELS:
         raise ConfigError(unknown_model_message(name, key))
 
 
@@ -127,6 +140,6 @@ def build_model(
         raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if is_torchvision_name(name):
         return build_torchvision(name, num_classes, feature_nodes)
-    model = _ALL_MODELS[name](num_classes)
+    model = MODELS.get(name)(num_classes)
     model.zoo_name = name
     return model
