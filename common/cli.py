@@ -17,33 +17,25 @@ else would not be the run its last.pt belongs to.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
-import time
 import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from common.config import (
-    RunConfig,
-    config_to_dict,
-    load_recipe,
-    load_saved_config,
-    save_config,
-)
-from common.data import build_data
-from common.data.build import check_batch_size, check_name
+from common.config import RunConfig, config_to_dict, load_recipe, load_saved_config
 from common.data.image_files import original_message
-from common.engine.build import build_distiller, seed_everything
-from common.engine.checkpoint import load_run_checkpoint
-from common.engine.distributed import barrier, cleanup, init_distributed, world_size_from_env
-from common.engine.trainer import Trainer, TrainingInterrupted
+from common.engine.distributed import cleanup, init_distributed, world_size_from_env
+from common.engine.run_builder import (
+    COMMAND_LINE,
+    RunPlan,
+    build_run,
+    check_resume_folder,
+    plan_new,
+    plan_resume,
+)
+from common.engine.trainer import TrainingInterrupted
 from common.engine.writers import console_logger
 from common.errors import ConfigError, ResumeError, UserError
-from common.methods.registry import get_method
-from common.models.registry import check_model_name
 
 # Keys a `--resume` may override: they change where the data is read from, how long the run
 # goes on, the device or the logging, not the experiment its last.pt belongs to.
@@ -82,25 +74,6 @@ def report(err: UserError, prefix: str = "error") -> int:
     """Print `prefix: <message>` on stderr, one line; return the exit code 2."""
     print(f"{prefix}: {one_line(err)}", file=sys.stderr)
     return 2
-
-
-def git_commit() -> str:
-    """The checkout's commit (with '+dirty' when it has local changes), or 'unknown'."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def parse_args(argv: list[str] | None, prog: str, default_method: str) -> argparse.Namespace:
@@ -162,40 +135,13 @@ def _lookup(tree: dict[str, Any], key: str) -> Any:
     return node
 
 
-def check_resume_state(run_dir: Path, ckpt: Any, cfg: RunConfig) -> None:
-    """Refuse a last.pt that is not a run checkpoint, or a run with no epoch left to train."""
-    state = ckpt.get("state") if isinstance(ckpt, dict) else None
-    if not isinstance(state, dict) or "method" not in ckpt or "epoch" not in state:
-        raise ResumeError(
-            f"cannot resume: {run_dir / 'last.pt'} is not a run checkpoint of this project "
-            "(no training state in it)"
-        )
-    done = int(state["epoch"])  # epochs completed (a SIGTERM'd run is inside the next one)
-    if done >= cfg.train.epochs:
-        raise ResumeError(
-            f"cannot resume {run_dir}: it has already trained {done} epoch(s) and "
-            f"train.epochs={cfg.train.epochs}; to train it longer pass train.epochs=N "
-            f"with N > {done}"
-        )
-
-
-def check_before_start(cfg: RunConfig) -> None:
-    """What can be refused before any data is read: the data set's and the models' names, and
-    the split of the batch over the processes."""
-    check_name(cfg.data.name)
-    if cfg.student.name:
-        check_model_name(cfg.student.name, "student.name")
-    if cfg.teacher.name and get_method(cfg.method.name).needs_teacher:
-        check_model_name(cfg.teacher.name, "teacher.name")
-    check_batch_size(cfg.train.batch_size, world_size_from_env())
-
-
-def resolve_run(args: argparse.Namespace) -> tuple[RunConfig, Path, dict[str, Any] | None]:
-    """The config, the run directory and (when resuming) the checkpoint to continue from."""
+def resolve_run(args: argparse.Namespace) -> RunPlan:
+    """The checked run the arguments ask for: a new one from the recipe, or the run in
+    `--resume DIR` continued (its config.yaml with the overrides RESUME_SAFE_KEYS allow)."""
+    world_size = world_size_from_env()
     if args.resume:
         run_dir = Path(args.resume)
-        if not run_dir.is_dir():
-            raise ResumeError(f"cannot resume: {run_dir} is not a directory")
+        check_resume_folder(run_dir)
         if not (run_dir / "config.yaml").is_file():
             raise ResumeError(
                 f"cannot resume: {run_dir} has no config.yaml, so it is not a run folder; "
@@ -204,71 +150,21 @@ def resolve_run(args: argparse.Namespace) -> tuple[RunConfig, Path, dict[str, An
         cfg = load_saved_config(run_dir / "config.yaml", args.overrides)
         if args.overrides:
             check_resume_overrides(run_dir, load_saved_config(run_dir / "config.yaml"), cfg)
-        check_before_start(cfg)
-        ckpt = load_run_checkpoint(run_dir / "last.pt")
-        check_resume_state(run_dir, ckpt, cfg)
-        return cfg, run_dir, ckpt
+        return plan_resume(cfg, run_dir, COMMAND_LINE, world_size)
     cfg = load_recipe(args.recipe, args.overrides, getattr(args, "default_method", "vanilla"))
     run_dir = (
         Path(args.out) if args.out else Path(cfg.out_root) / cfg.name / f"seed{cfg.train.seed}"
     )
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"the run folder {run_dir} is a file; choose a folder with --out")
-    if (run_dir / "last.pt").exists():
-        raise ConfigError(
-            f"{run_dir} already holds a run (last.pt); continue it with --resume {run_dir}, "
-            "or choose another folder with --out (nothing was overwritten)"
-        )
-    check_before_start(cfg)
-    return cfg, run_dir, None
-
-
-def saved_meta(path: Path) -> dict[str, Any]:
-    """The commit and creation time a run's config.yaml was written with."""
-    saved = yaml.safe_load(path.read_text()) or {}
-    return {key: saved[key] for key in ("git_commit", "created") if key in saved}
-
-
-def make_run_dir(run_dir: Path) -> None:
-    """Create the run folder, or say in one line why it cannot be."""
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(
-            f"cannot create the run folder {run_dir} ({err.strerror or err}); "
-            "choose another with --out"
-        ) from None
+    return plan_new(cfg, run_dir, COMMAND_LINE, world_size)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Build everything from the arguments and train."""
-    cfg, run_dir, resume = resolve_run(args)
-    info, device = init_distributed(cfg.device)
-    logger = console_logger(info.is_main)  # methods' messages (R2KD's prune report) too
+    """Build everything from the arguments (`common.engine.run_builder`) and train."""
+    plan = resolve_run(args)
+    info, device = init_distributed(plan.cfg.device)
+    console_logger(info.is_main)  # methods' messages (R2KD's prune report) too
     try:
-        seed_everything(cfg.train.seed)
-        data = build_data(
-            cfg.data,
-            batch_size=cfg.train.batch_size,
-            device=device,
-            seed=cfg.train.seed,
-            rank=info.rank,
-            world_size=info.world_size,
-        )
-        distiller = build_distiller(cfg, data.spec)
-        trainer = Trainer(cfg, distiller, data, run_dir, info, device)  # refuses before writing
-        if info.is_main:
-            make_run_dir(run_dir)
-            if resume is None:
-                meta = {"git_commit": git_commit(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-                save_config(cfg, run_dir / "config.yaml", meta)
-                logger.info(
-                    f"run {cfg.name} -> {run_dir}  ({device}, {info.world_size} process(es))"
-                )
-            elif args.overrides:  # config.yaml says what the run is now (train.epochs=N, ...)
-                save_config(cfg, run_dir / "config.yaml", saved_meta(run_dir / "config.yaml"))
-        barrier()
-        return trainer.fit(resume)
+        return build_run(plan, info, device).fit(plan.checkpoint)
     finally:
         cleanup()
 

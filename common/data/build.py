@@ -31,12 +31,12 @@ from common.data.large_images import (
 )
 from common.data.normalisation import IMAGENET_STATS, NORMALISATION
 from common.data.roots import data_error, resolve_root
-from common.data.sharding import check_rank, per_rank_batch
+from common.data.sharding import check_rank
 from common.data.small_folder import load_class_tree
 from common.data.spec import DataBundle, DataSpec
 from common.data.synthetic import make_synthetic, pixel_stats
 from common.data.tiny_imagenet import load_tiny_imagenet
-from common.errors import ConfigError, DataError
+from common.errors import DataError
 
 DATASETS = ("cifar10", "cifar100", "tiny_imagenet", "imagenet", "imagefolder", "synthetic")
 DATASETS += FGVR_DATASETS  # cub200, stanford_dogs, mit67, stanford40 (R2KD Table IV)
@@ -55,12 +55,12 @@ def build_data(
 ) -> DataBundle:
     """The train and val loaders of `cfg` for process `rank` of `world_size`.
 
-    `batch_size` is global; each process gets `batch_size // world_size` (`ConfigError`, a
-    ValueError, unless it divides). Raises `DataError` when the data cannot be found or read.
+    `batch_size` is global; each process gets `batch_size // world_size` (a ValueError unless it
+    divides: a run refuses that before reading any data, `common.engine.run_builder`). Raises
+    `DataError` when the data cannot be found or read.
     """
     device = torch.device(device)
     check_rank(rank, world_size)
-    check_batch_size(batch_size, world_size)
     check_name(cfg.name)
     if cfg.name in ("imagenet", *FGVR_DATASETS) or (
         cfg.name == "imagefolder" and not has_small_images(folder_root(cfg))
@@ -77,14 +77,6 @@ def check_name(name: str) -> None:
         raise DataError(
             f"unknown data set data.name={name!r}{hint} (choose one of {', '.join(DATASETS)})"
         )
-
-
-def check_batch_size(batch_size: int, world_size: int) -> None:
-    """`sharding.per_rank_batch`'s refusal as a ConfigError naming train.batch_size."""
-    try:
-        per_rank_batch(batch_size, world_size)
-    except ValueError as err:
-        raise ConfigError(f"train.batch_size={batch_size}: {err}") from None
 
 
 def folder_root(cfg: DataConfig) -> Path:
@@ -177,7 +169,7 @@ def build_small(
         class_names=list(train.class_names),
         train_targets=train.labels.cpu(),
     )
-    return DataBundle(spec=spec, train=train_loader, val=val_loader)
+    return DataBundle(spec, train_loader, val_loader, cfg, batch_size)
 
 
 def build_large(
@@ -225,6 +217,8 @@ def build_large(
         spec=spec,
         train=DeviceBatches(train_loader, device, mean, std),
         val=DeviceBatches(val_loader, device, mean, std),
+        config=cfg,
+        batch_size=batch_size,
     )
 
 

@@ -8,6 +8,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from common.config.schema import DataConfig
+
 
 @dataclass
 class DataSpec:
@@ -57,3 +59,5 @@ class DataBundle:
     spec: DataSpec
     train: TrainLoader
     val: Iterable[tuple[torch.Tensor, torch.Tensor]]
+    config: DataConfig | None = None  # what it was built from (a run records it in config.yaml)
+    batch_size: int = 0  # the global training batch it was built for (0: not known)

@@ -1,7 +1,8 @@
 """Train a Distiller from plain PyTorch objects: `fit(distiller, train_loader, val_loader, ...)`.
 
 The same loop, checkpoints and run folder as the command line (`config.yaml`, `metrics.jsonl`,
-`summary.json`, `last.pt`, `best.pt`, `final.pt`), without a recipe or a built-in data set:
+`summary.json`, `last.pt`, `best.pt`, `final.pt`), put together by the same
+`common.engine.run_builder`, without a recipe or a built-in data set:
 
     from common.engine import fit
     summary = fit(KD(student, teacher), train_loader, val_loader,
@@ -18,14 +19,12 @@ in place; `max_steps=N` stops after N optimiser steps, saving `last.pt` (resume 
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from common.config import save_config
 from common.config.schema import (
     DataConfig,
     LogConfig,
@@ -38,17 +37,12 @@ from common.config.schema import (
 from common.config.validate import build_dataclass
 from common.data.build import dataset_targets
 from common.data.spec import DataBundle, DataSpec
-from common.engine.build import seed_everything
-from common.engine.checkpoint import load_run_checkpoint
-from common.engine.distributed import barrier, init_distributed
+from common.engine.distributed import init_distributed
 from common.engine.loaders import DataLoaderEval, DataLoaderTrain
-from common.engine.trainer import Trainer, TrainingInterrupted
+from common.engine.run_builder import OWN_LOADERS, PYTHON, build_run, plan_new, plan_resume
+from common.engine.trainer import TrainingInterrupted
 from common.errors import ConfigError
 from common.methods.base import Distiller
-
-RUN_FILES = (
-    "last.pt", "best.pt", "final.pt", "summary.json", "metrics.jsonl", "metrics.csv", "config.yaml",
-)  # fmt: skip
 
 
 def fit(
@@ -87,17 +81,15 @@ def fit(
         train_loader, val_loader = bundle.train, bundle.val
     if val_loader is None:
         raise ConfigError("fit(): give a val_loader (or a DataBundle as train_loader)")
-    optim_cfg = _as_config(OptimConfig, optimizer, "optimizer")
     train_cfg = _as_config(TrainConfig, train, "train")
     train_cfg.epochs = epochs
-    batch_size = getattr(train_loader, "batch_size", None) or train_cfg.batch_size
     info, dev = init_distributed(device)
-    train_cfg.batch_size = int(batch_size) * info.world_size
+    train_cfg.batch_size = _global_batch(bundle, train_loader, info.world_size, train_cfg)
     cfg = RunConfig(
         name=name or out.name,
-        device=str(dev),
-        data=DataConfig(name="dataloader"),
-        optim=optim_cfg,
+        device=device,
+        data=bundle.config if bundle and bundle.config else DataConfig(name=OWN_LOADERS),
+        optim=_as_config(OptimConfig, optimizer, "optimizer"),
         train=train_cfg,
         teacher=ModelConfig(name=_model_name(distiller.teacher)),
         student=ModelConfig(name=_model_name(distiller.student)),
@@ -106,37 +98,39 @@ def fit(
         ),
         log=LogConfig(writers=list(writers)),
     )
-    checkpoint = None
-    if resume:
-        checkpoint = load_run_checkpoint(out / "last.pt")
-    elif (out / "last.pt").exists() and not overwrite:
-        raise ConfigError(
-            f"{out} already holds a run (last.pt); pass resume=True to continue it, "
-            "overwrite=True to start it again, or another out= folder (nothing was overwritten)"
-        )
-    seed_everything(train_cfg.seed)
     own = _is_train_loader(train_loader)
     data = DataBundle(
         spec=bundle.spec if bundle else _spec_of(train_loader, val_loader, distiller.student),
         train=train_loader if own else DataLoaderTrain(train_loader, dev),  # type: ignore[arg-type]
         val=val_loader if bundle else DataLoaderEval(val_loader, dev),  # type: ignore[arg-type]
     )
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        if overwrite:
-            for file in RUN_FILES:
-                (out / file).unlink(missing_ok=True)
-        if checkpoint is None:
-            save_config(cfg, out / "config.yaml", {"created": time.strftime("%Y-%m-%d %H:%M:%S")})
-    barrier()
-    trainer = Trainer(cfg, distiller, data, out, info, dev)
+    described = cfg.data.name != OWN_LOADERS  # a DataBundle of build_data records its config
+    world = info.world_size
+    if resume:
+        plan = plan_resume(cfg, out, PYTHON, world, names=False, data_from_config=described)
+    else:
+        plan = plan_new(
+            cfg, out, PYTHON, world, names=False, overwrite=overwrite, data_from_config=described
+        )
+    trainer = build_run(plan, info, dev, distiller, data)
     trainer.max_steps = max_steps
     try:
-        return trainer.fit(checkpoint)
+        return trainer.fit(plan.checkpoint)
     except TrainingInterrupted as stop:
         if max_steps is None or trainer.state.global_step < max_steps:
             raise
         return {"stopped_at_step": trainer.state.global_step, "epoch": stop.args[1]}
+
+
+def _global_batch(
+    bundle: DataBundle | None, loader: Any, world_size: int, train: TrainConfig
+) -> int:
+    """The global batch the data was built for: a `DataBundle`'s, a loader's per-process batch
+    times the processes, else `train.batch_size`."""
+    if bundle is not None and bundle.batch_size:
+        return bundle.batch_size
+    per_process = getattr(loader, "batch_size", None)
+    return int(per_process) * world_size if per_process else train.batch_size
 
 
 def _is_train_loader(loader: Any) -> bool:

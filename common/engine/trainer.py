@@ -28,7 +28,7 @@ from common.config.schema import RunConfig
 from common.data import DataBundle
 from common.engine.checkpoint import BackgroundWriter, capture_rng, restore_rng
 from common.engine.ddp import convert_sync_batchnorm, wrap_for_training
-from common.engine.device_policy import resolve_policy
+from common.engine.device_policy import DevicePolicy, resolve_policy
 from common.engine.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from common.engine.evaluate import evaluate, module_logits
 from common.engine.graphs import CapturedStep
@@ -55,7 +55,8 @@ EXTRA_METRICS = ("top1", "top5", "ece", "nll", "entropy")
 
 
 class Trainer:
-    """Trains a Distiller on a DataBundle according to a RunConfig, writing `run_dir`."""
+    """Trains a Distiller on a DataBundle according to a RunConfig, writing `run_dir`; a run
+    (`common.engine.run_builder`) hands it the device policy it resolved."""
 
     def __init__(
         self,
@@ -65,6 +66,7 @@ class Trainer:
         run_dir: Path,
         dist_info: DistInfo,
         device: torch.device,
+        policy: DevicePolicy | None = None,
     ) -> None:
         self.cfg = cfg
         self.data = data
@@ -72,7 +74,7 @@ class Trainer:
         self.info = dist_info
         self.device = device
         self.logger = console_logger(dist_info.is_main)
-        self.policy = resolve_policy(cfg.train, device)
+        self.policy = policy or resolve_policy(cfg.train, device)  # a run's: run_builder's
         self.method = distiller.to(device)
         if self.policy.channels_last:
             self.method = self.method.to(memory_format=torch.channels_last)
@@ -99,11 +101,6 @@ class Trainer:
         self.steps_per_epoch = len(data.train)
         self.max_steps: int | None = None  # fit(max_steps=): stop (and save) after this many
         self.step_sizes = list(getattr(data.train, "step_sizes", []))
-        if self.steps_per_epoch == 0:
-            raise DataError(
-                f"the training set ({data.spec.train_size} images) gives no batch of "
-                f"{cfg.train.batch_size}: lower train.batch_size or raise data.subset"
-            )
         self.scheduler = build_scheduler(
             self.optimizer, cfg.optim, self.steps_per_epoch, cfg.train.epochs
         )

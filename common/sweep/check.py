@@ -1,13 +1,16 @@
-"""Every run of a sweep checked before the first starts: its recipe and overrides resolve (the
-recipe loader's own checks, the run named in the message), and a folder that already holds a
-run holds this run (its saved config is the same experiment), else both are named."""
+"""Every run of a sweep checked before the first starts: its recipe and overrides resolve and
+pass the checks every run passes before it reads data (`run_builder.resolve_recipe`: the
+schema, the data set's and models' names, the batch over the run's processes; the run named in
+the message), and a folder that already holds a run holds this run (its saved config is the
+same experiment), else both are named."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from common.config import config_to_dict, load_recipe, load_saved_config
+from common.config import config_to_dict, load_saved_config
+from common.engine.run_builder import resolve_recipe
 from common.errors import UserError
 from common.report.grouping import experiment_config
 from common.sweep.plan import PlannedRun
@@ -25,10 +28,13 @@ def run_folders(runs: list[PlannedRun]) -> dict[str, Path]:
     return {run.run_id: run.run_dir for run in runs}
 
 
-def resolve_config(run: PlannedRun, folders: dict[str, Path]) -> dict[str, Any]:
-    """The run's resolved config as plain data (the recipe loader's checks, run named)."""
+def resolve_config(
+    run: PlannedRun, folders: dict[str, Path], world_size: int = 1
+) -> dict[str, Any]:
+    """The run's resolved config as plain data, checked as the training command will check it
+    for `world_size` processes (the run named in any refusal)."""
     try:
-        cfg = load_recipe(run.recipe, run.resolved_overrides(folders))
+        cfg = resolve_recipe(run.recipe, run.resolved_overrides(folders), world_size=world_size)
     except UserError as err:
         raise SweepError(f"run {run.run_id} ({run.recipe}): {err}") from None
     return config_to_dict(cfg)
@@ -47,12 +53,13 @@ def differences(saved: dict[str, Any], planned: dict[str, Any]) -> list[str]:
     return [f"{k}: {a[k]!r} -> {b.get(k, 'unset')!r}" for k in sorted(a) if a[k] != b.get(k)]
 
 
-def check_runs(runs: list[PlannedRun]) -> dict[str, dict[str, Any]]:
-    """Resolve every run; refuse a folder holding another experiment. Returns the configs."""
+def check_runs(runs: list[PlannedRun], world_size: int = 1) -> dict[str, dict[str, Any]]:
+    """Resolve every run (each trained by `world_size` processes); refuse a folder holding
+    another experiment. Returns the configs."""
     folders = run_folders(runs)
     configs = {}
     for run in runs:
-        planned = resolve_config(run, folders)
+        planned = resolve_config(run, folders, world_size)
         saved_file = run.run_dir / "config.yaml"
         if saved_file.is_file():
             try:

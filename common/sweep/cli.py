@@ -87,7 +87,7 @@ def run(argv: list[str] | None = None) -> int:
         if spec.out.exists() and not spec.out.is_dir():
             raise UserError(f"--out {spec.out} is a file; give a folder for the runs")
     runs = plan_sweep(spec)
-    check_runs(runs)
+    check_runs(runs, spec.resources.nproc)
     if args.dry_run or (args.status and args.launcher == "local"):
         print(state_table(runs))
         return 0
