@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from common.engine.trainer import Trainer
 
 WARMUP_STEPS = 3
+# What the capture path calls: torch.cuda (CUDAGraph, graph, Stream, stream, current_stream).
+# One name so that a test can put a CPU emulation in its place (tests/graph_standin.py).
+cuda = torch.cuda
 
 
 class CapturedStep:
@@ -64,12 +67,12 @@ class CapturedStep:
         self.calls += 1
         if self.calls <= WARMUP_STEPS:
             if self.side is None:  # one side stream for every warm-up step, as PyTorch's
-                self.side = torch.cuda.Stream()  # make_graphed_callables does
+                self.side = cuda.Stream()  # make_graphed_callables does
             side = self.side
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            side.wait_stream(cuda.current_stream())
+            with cuda.stream(side):
                 out = trainer.train_step(batch, step)
-            torch.cuda.current_stream().wait_stream(side)
+            cuda.current_stream().wait_stream(side)
             return out
         if self.graph is None:
             self.capture(batch, step)
@@ -95,9 +98,9 @@ class CapturedStep:
             None if batch.indices is None else batch.indices.clone(), {}, batch.rank_sizes,
         )  # fmt: skip
         trainer.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
+        graph = cuda.CUDAGraph()
         # thread_local: CUDA calls of other threads (a DataLoader's pin-memory thread) during
         # the capture are theirs, not an error of the capture (the default "global")
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        with cuda.graph(graph, capture_error_mode="thread_local"):
             self.outputs = trainer.train_step(self.static, step, schedule=False)
         self.graph = graph
