@@ -50,6 +50,12 @@ class CapturedStep:
                 "beta1 (momentum) into the optimiser as a Python number each step, which a "
                 "captured graph would freeze; use train.graph=compile or none"
             )
+        if not all(torch.is_tensor(group["lr"]) for group in trainer.optimizer.param_groups):
+            raise ConfigError(
+                "train.graph=cudagraph needs the learning rate as a device tensor (the fused "
+                "optimiser, optim.fused=true): a Python-number lr would be frozen in the "
+                "captured graph and the schedule would never reach it"
+            )
         reason = method.capturable()
         if reason:
             raise ConfigError(f"train.graph=cudagraph: method '{trainer.cfg.method.name}' {reason}")
