@@ -28,7 +28,8 @@ CUDA graph's semantics:
   `Tensor.tolist()` / `.numpy()`.
 
 What it cannot see: host-to-device copies (every tensor here is on the CPU, which plays the
-device), streams and their ordering, and the reuse of freed memory inside a graph's pool.
+device), streams and their ordering, the reuse of freed memory inside a graph's pool, and a
+host read inside an operator's own CUDA implementation (it sees operators, not kernels).
 """
 
 from __future__ import annotations

@@ -9,10 +9,20 @@ and ReviewKD's warm-ups) live in device buffers the methods rewrite between epoc
 whose batch has another shape (the partial last batch) runs eagerly.
 
 Refused, with one line, where a capture cannot be exact: off CUDA, under torchrun, with fp16
-(its GradScaler reads the inf check on the host), and for methods that say they cannot be
-captured (`Distiller.capturable()`: CRD and SoKD draw from their own generators and restart
-them; R2KD's AutoAugment draws on the host). Not yet run on a GPU by this project (no GPU was
-lent to the work that wrote it): `make bench` section `kd_speed` measures it where one is.
+(its GradScaler reads the inf check on the host), with a Python-number learning rate (the
+unfused optimiser, `optim.fused=false`: the graph would freeze it) or OneCycleLR (it writes
+beta1 as a Python number), and for methods that say they cannot be captured
+(`Distiller.capturable()`: CRD and SoKD draw from their own generators and restart them;
+R2KD's AutoAugment draws on the host).
+
+Proven on the CPU only: tests/test_cudagraph_standin.py runs this path with a CPU stand-in for
+capture and replay (tests/graph_standin.py: the step recorded operator by operator, Python
+values frozen at capture, tensors from before capture read and updated in place by every
+replay, static outputs, host reads inside capture refused) and finds every capturable method's
+weights bit-identical to eager over 3 epochs (fp32, NCHW), and DKD's across a mid-epoch
+`--resume`. It cannot see host-to-device copies, stream ordering, the reuse of memory inside a
+graph's pool or a kernel that reads on the host inside CUDA's own code, and this path has not
+yet been run on a GPU by this project: `make bench` section `kd_speed` measures it where one is.
 """
 
 from __future__ import annotations
