@@ -9,10 +9,20 @@ and ReviewKD's warm-ups) live in device buffers the methods rewrite between epoc
 whose batch has another shape (the partial last batch) runs eagerly.
 
 Refused, with one line, where a capture cannot be exact: off CUDA, under torchrun, with fp16
-(its GradScaler reads the inf check on the host), and for methods that say they cannot be
-captured (`Distiller.capturable()`: CRD and SoKD draw from their own generators and restart
-them; R2KD's AutoAugment draws on the host). Not yet run on a GPU by this project (no GPU was
-lent to the work that wrote it): `make bench` section `kd_speed` measures it where one is.
+(its GradScaler reads the inf check on the host), with a Python-number learning rate (the
+unfused optimiser, `optim.fused=false`: the graph would freeze it) or OneCycleLR (it writes
+beta1 as a Python number), and for methods that say they cannot be captured
+(`Distiller.capturable()`: CRD and SoKD draw from their own generators and restart them;
+R2KD's AutoAugment draws on the host).
+
+Proven on the CPU only: tests/test_cudagraph_standin.py runs this path with a CPU stand-in for
+capture and replay (tests/graph_standin.py: the step recorded operator by operator, Python
+values frozen at capture, tensors from before capture read and updated in place by every
+replay, static outputs, host reads inside capture refused) and finds every capturable method's
+weights bit-identical to eager over 3 epochs (fp32, NCHW), and DKD's across a mid-epoch
+`--resume`. It cannot see host-to-device copies, stream ordering, the reuse of memory inside a
+graph's pool or a kernel that reads on the host inside CUDA's own code, and this path has not
+yet been run on a GPU by this project: `make bench` section `kd_speed` measures it where one is.
 """
 
 from __future__ import annotations
@@ -28,6 +38,9 @@ if TYPE_CHECKING:
     from common.engine.trainer import Trainer
 
 WARMUP_STEPS = 3
+# What the capture path calls: torch.cuda (CUDAGraph, graph, Stream, stream, current_stream).
+# One name so that a test can put a CPU emulation in its place (tests/graph_standin.py).
+cuda = torch.cuda
 
 
 class CapturedStep:
@@ -47,6 +60,12 @@ class CapturedStep:
                 "beta1 (momentum) into the optimiser as a Python number each step, which a "
                 "captured graph would freeze; use train.graph=compile or none"
             )
+        if not all(torch.is_tensor(group["lr"]) for group in trainer.optimizer.param_groups):
+            raise ConfigError(
+                "train.graph=cudagraph needs the learning rate as a device tensor (the fused "
+                "optimiser, optim.fused=true): a Python-number lr would be frozen in the "
+                "captured graph and the schedule would never reach it"
+            )
         reason = method.capturable()
         if reason:
             raise ConfigError(f"train.graph=cudagraph: method '{trainer.cfg.method.name}' {reason}")
@@ -64,12 +83,12 @@ class CapturedStep:
         self.calls += 1
         if self.calls <= WARMUP_STEPS:
             if self.side is None:  # one side stream for every warm-up step, as PyTorch's
-                self.side = torch.cuda.Stream()  # make_graphed_callables does
+                self.side = cuda.Stream()  # make_graphed_callables does
             side = self.side
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
+            side.wait_stream(cuda.current_stream())
+            with cuda.stream(side):
                 out = trainer.train_step(batch, step)
-            torch.cuda.current_stream().wait_stream(side)
+            cuda.current_stream().wait_stream(side)
             return out
         if self.graph is None:
             self.capture(batch, step)
@@ -95,9 +114,9 @@ class CapturedStep:
             None if batch.indices is None else batch.indices.clone(), {}, batch.rank_sizes,
         )  # fmt: skip
         trainer.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
+        graph = cuda.CUDAGraph()
         # thread_local: CUDA calls of other threads (a DataLoader's pin-memory thread) during
         # the capture are theirs, not an error of the capture (the default "global")
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+        with cuda.graph(graph, capture_error_mode="thread_local"):
             self.outputs = trainer.train_step(self.static, step, schedule=False)
         self.graph = graph
