@@ -53,6 +53,10 @@ class Registry(Generic[T]):
             self.on_register(name, obj)
         return obj
 
+    def remove(self, name: str) -> None:
+        """Forget `name` (a test's temporary entry); its entry point, if any, stays."""
+        self._items.pop(name, None)
+
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: `@registry.register("name")` on a class or a function."""
 

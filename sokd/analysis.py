@@ -88,7 +88,7 @@ def mask_examples(run_dir: Path, count: int, overrides: list[str]) -> dict[str, 
     method.start_epoch(int(ckpt["state"]["epoch"]))
     images = torch.cat([x for x, _ in data.val])[:count]
     _, features, teacher_features = method.student_and_teacher(images)
-    pair = method.maps.pairs(method, features, teacher_features)[0]
+    pair = method.maps.pairs(method.feature_pairs(features, teacher_features))[0]
     draw = method.policy.draw(*method.generators(images.device)) if method.policy else None
     teacher_map = method.augment([pair.teacher], draw, None)[0]
     heat, size, offset = method.heads[pair.head](pair.student)

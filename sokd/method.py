@@ -37,12 +37,13 @@ from common.batch import Batch
 from common.config.validate import build_dataclass
 from common.errors import ConfigError
 from common.methods.base import Distiller
+from common.methods.feature_base import FeatureDistiller
 from common.methods.registry import get_method, register_method
 from common.world import is_distributed
 from sokd.dam import DAMHead, box_mask, decode_boxes, head_loss, masked_loss
 from sokd.maps import MapPair, build_maps
 from sokd.ops import apply_op
-from sokd.options import SoKDOptions
+from sokd.options import SoKDOptions, feature_methods
 from sokd.policy import DAFAPolicy, PolicyDraw
 
 
@@ -303,7 +304,8 @@ class SoKDPlugin:
         """The student's training loss (`train`) or the policy's outer loss (`outer`) with
         the current (functional) weights and the policy's graph."""
         logits, features, teacher_features = self.student_and_teacher(batch.images)
-        pairs = self.maps.pairs(self, features, teacher_features)
+        feature_pairs = self.feature_pairs(features, teacher_features)  # type: ignore[attr-defined]
+        pairs = self.maps.pairs(feature_pairs)
         outer = which == "outer"
         if outer and self.sokd.policy_objective == "train":  # the code's un-augmented outer loss
             augmented = [p.teacher for p in pairs]
@@ -311,7 +313,7 @@ class SoKDPlugin:
             augmented = self.augment([p.teacher for p in pairs], draw, rows)
         if outer and self.sokd.policy_objective == "aug":
             return self.aug_loss([p.student for p in pairs], augmented, detach=False)
-        base = super().losses(batch, logits, features, teacher_features)  # type: ignore[misc]
+        base = super().losses(batch, logits, features, teacher_features, feature_pairs)  # type: ignore[misc]
         losses = {k: v for k, v in base.items() if k not in self.replaced}
         return sum([*losses.values(), *self.dam_losses(pairs, augmented).values()])
 
@@ -326,7 +328,8 @@ class SoKDPlugin:
             _, teacher_features = self.teacher_outputs(teacher_images.detach())
         else:
             logits, features, teacher_features = self.student_and_teacher(images)
-        pairs = self.maps.pairs(self, features, teacher_features)
+        feature_pairs = self.feature_pairs(features, teacher_features)  # type: ignore[attr-defined]
+        pairs = self.maps.pairs(feature_pairs)
         draw = None
         if self.policy is not None:
             draw = self.policy.draw(*self.generators(images.device))
@@ -334,7 +337,7 @@ class SoKDPlugin:
                 self.policy_step(batch, pairs, draw, rows)
         with torch.no_grad():  # the student step sees the updated policy, same draws
             augmented = self.augment([p.teacher for p in pairs], draw, rows)
-        base = super().losses(batch, logits, features, teacher_features)  # type: ignore[misc]
+        base = super().losses(batch, logits, features, teacher_features, feature_pairs)  # type: ignore[misc]
         losses = {k: v for k, v in base.items() if k not in self.replaced}
         losses.update(self.dam_losses(pairs, augmented, record=True))
         return logits, losses
@@ -424,6 +427,11 @@ class SoKD(Distiller):
         draws unless `options.seed` does (see `setup_sokd`)."""
         options = options or SoKDOptions()
         base_cls = get_method(options.base)
+        if not issubclass(base_cls, FeatureDistiller):
+            raise ConfigError(
+                f"method.base '{options.base}' is not a feature method: SoKD plugs into one of "
+                f"{', '.join(feature_methods())}"
+            )
         base_options = build_dataclass(
             base_cls.Options, dict(options.base_options), "method.base_options"
         )

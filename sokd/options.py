@@ -13,11 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from common.config.nested import options_of
-from common.config.validate import at_least, positive, ranged
+from common.config.validate import at_least, positive, ranged, registered
 from sokd.ops import OPS
 
-Base = Literal["fitnet", "at", "crd", "reviewkd"]
-BASES: tuple[str, ...] = ("fitnet", "at", "crd", "reviewkd")
+
+def feature_methods() -> tuple[str, ...]:
+    """Every registered feature method (`FeatureDistiller`): what SoKD can plug into."""
+    from common.methods.feature_base import FeatureDistiller
+    from common.methods.registry import all_methods
+
+    return tuple(name for name, cls in all_methods().items() if issubclass(cls, FeatureDistiller))
+
+
 # "" or one of the nine operations (one list: sokd.ops.OPS)
 ManualOp = Literal[("", *OPS)]  # type: ignore[valid-type]
 
@@ -26,7 +33,7 @@ ManualOp = Literal[("", *OPS)]  # type: ignore[valid-type]
 class SoKDOptions:
     """Hyper-parameters of SoKD (defaults: the paper, else the public code)."""
 
-    base: Base = "fitnet"  # the feature method SoKD plugs into
+    base: str = registered(feature_methods, "fitnet")  # the feature method SoKD plugs into
     base_options: dict[str, Any] = options_of("base")  # that method's own keys
     alpha: float = at_least(0, 1000.0)  # weight of L_D, DAM's head loss (Eq. 12)
     beta: float = at_least(0, 1000.0)  # weight of L_DA, the masked feature loss (Eq. 13)

@@ -204,7 +204,7 @@ def test_sokd_maps_follow_at_stage_pairing_and_crds_last_stages() -> None:
         SoKDOptions(base="at", base_options={"stage_pairing": "first"}, search_epochs=0),
         image_size=32,
     )
-    assert at.maps.stages == [(1, 1), (2, 2), (3, 3)]
+    assert at.stage_indices == [1, 2, 3] and len(at.maps.adapters) == 3
     crd = get_method("sokd").build(
         build_model("resnet8", 10),
         teacher,
@@ -212,7 +212,7 @@ def test_sokd_maps_follow_at_stage_pairing_and_crds_last_stages() -> None:
         image_size=32,
         train_targets=torch.arange(8) % 10,
     )
-    assert crd.maps.stages == [(3, 4)]
+    assert crd.maps.shapes == [(512, 4, 4)] and len(crd.maps.adapters) == 1  # last stages
     batch = Batch(torch.randn(2, 3, 32, 32), torch.tensor([0, 1]), torch.arange(2))
     for method in (at, crd):
         method.train().start_epoch(0)
@@ -232,7 +232,7 @@ def _policy_gradient(options, batch, implicit_too: bool = False):
     method = get_method("sokd").build(build_model("resnet8", 10), teacher, options, image_size=32)
     method.train().start_epoch(0)
     _, features, teacher_features = method.student_and_teacher(batch.images)
-    pairs = method.maps.pairs(method, features, teacher_features)
+    pairs = method.maps.pairs(method.feature_pairs(features, teacher_features))
     draw = method.policy.draw(*method.generators(batch.images.device))
     grads = method.policy_grads(batch, pairs, draw, None)
     flat = torch.cat([g.flatten() for g in grads])

@@ -109,7 +109,8 @@ def test_two_processes_keep_one_policy_and_agree_with_one_process(tmp_path: Path
     ("extra", "expect"),
     [
         ("manual_augment: Solarize", "not one of: , ShearX"),
-        ("base: fitnett", "not one of: fitnet, at, crd, reviewkd"),
+        ("base: fitnett", "not one of: at, crd, fitnet, reviewkd; did you mean 'fitnet'?"),
+        ("base: kd", "method.base 'kd' is not one of: at, crd, fitnet, reviewkd"),
         ("base_options: {hint_layr: 2}", "method.base_options.hint_layr"),
         ("relaxation: gumbel", "weighted, sampled"),
     ],

@@ -33,7 +33,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from common.config.validate import PATTERN_KEY, RANGE_KEY, nearest_key
+from common.config.validate import NAMES_KEY, PATTERN_KEY, RANGE_KEY, nearest_key
 from common.errors import ConfigError
 
 __all__ = [
@@ -159,6 +159,9 @@ def type_text(tp: Any, field: dataclasses.Field | None = None) -> str:
         name = f"{name} {bounds.describe()}"
     if pattern is not None and tp is str:
         name = f"{name} ({pattern.expected})"
+    names = metadata.get(NAMES_KEY)
+    if names is not None and tp is str:
+        return " | ".join(names.names())
     return name
 
 

@@ -31,6 +31,10 @@ Declaring what a key accepts (once, on the dataclass field; methods' `Options` l
   to combine a range with other field options). A list's range applies to every element.
   Out of range: `train.batch_size 0 is out of range: must be >= 1`.
 
+- **Names a registry gives**: `registered(names, default)`, a string that must be one of
+  `names()` when it is checked (SoKD's `base`: any registered feature method, so a method added
+  later is a choice without an edit here); the message is the choices' one.
+
 - **A form** for open-ended strings: `matching(regex, default, expected)`, e.g. `device`
   (`metadata={"pattern": Pattern(...)}`; the whole value must match).
 
@@ -46,6 +50,7 @@ import difflib
 import re
 import types
 import typing
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, Union
 
 from common.errors import ConfigError
@@ -62,6 +67,7 @@ __all__ = [
     "nearest_key",
     "positive",
     "ranged",
+    "registered",
     "to_plain",
 ]
 
@@ -70,6 +76,7 @@ _FALSE = {"false", "no", "off", "0"}
 _NULL = {"null", "none", "~"}
 RANGE_KEY = "range"
 PATTERN_KEY = "pattern"
+NAMES_KEY = "names"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +121,13 @@ class Pattern:
     expected: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Names:
+    """The valid values of a string, given by `names()` when a value is checked."""
+
+    names: Callable[[], Sequence[str]]
+
+
 def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
@@ -151,6 +165,12 @@ def matching(regex: str, default: str, expected: str) -> Any:
     """A string dataclass field with `default` that must match `regex` (`expected`: its form
     in words, for the message)."""
     return _field(default, {PATTERN_KEY: Pattern(regex, expected)})
+
+
+def registered(names: Callable[[], Sequence[str]], default: str) -> Any:
+    """A string dataclass field with `default` that must be one of `names()` (read when a
+    recipe's value is checked: a registry's names, so later additions are choices too)."""
+    return _field(default, {NAMES_KEY: Names(names)})
 
 
 def nearest_key(key: str, valid: list[str]) -> str:
@@ -318,6 +338,11 @@ def check_field(field: dataclasses.Field, value: Any, key: str) -> None:
     pattern = field.metadata.get(PATTERN_KEY)
     if pattern is not None and isinstance(value, str) and not re.fullmatch(pattern.regex, value):
         raise ConfigError(f"{key} {value!r} is not valid: expected {pattern.expected}")
+    names = field.metadata.get(NAMES_KEY)
+    if names is not None and isinstance(value, str):
+        valid = tuple(names.names())
+        if value not in valid:
+            raise ConfigError(choices_message(key, value, valid))
 
 
 def build_dataclass(cls: type, values: dict[str, Any], path: str = "") -> Any:

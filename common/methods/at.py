@@ -27,7 +27,7 @@ from torch import nn
 from common.batch import Batch
 from common.config.validate import at_least, positive
 from common.errors import ConfigError
-from common.methods.feature_base import FeatureDistiller
+from common.methods.feature_base import FeatureDistiller, FeaturePairs
 from common.methods.feature_shapes import feature_shapes
 from common.methods.losses import at_loss
 from common.methods.registry import register_method
@@ -78,14 +78,23 @@ class AT(FeatureDistiller):
         super().__init__(student, teacher, options)
         self.stage_indices = paired_stages(student, teacher, image_size, self.options.stage_pairing)
 
+    def feature_pairs(self, features: dict, teacher_features: dict) -> FeaturePairs:
+        """The paired stage maps (`stage_indices`), as the networks give them."""
+        student = [features["feats"][j] for j in self.stage_indices]
+        teacher = [teacher_features["feats"][j] for j in self.stage_indices]
+        return FeaturePairs(student, teacher, adapted=False)
+
     def losses(
-        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+        self,
+        batch: Batch,
+        logits: torch.Tensor,
+        features: dict,
+        teacher_features: dict,
+        pairs: FeaturePairs,
     ) -> dict[str, torch.Tensor]:
         """{"ce", "feat"}: the weighted cross-entropy and attention loss."""
         o = self.options
-        student = [features["feats"][j] for j in self.stage_indices]
-        teacher = [teacher_features["feats"][j] for j in self.stage_indices]
-        attention = at_loss(student, teacher, o.p)
+        attention = at_loss(pairs.student, pairs.teacher, o.p)
         return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
             "feat": o.feat_weight * attention,

@@ -35,7 +35,7 @@ from common.methods.crd_embed import Embed
 from common.methods.crd_loss import NCECriterion
 from common.methods.crd_memory import ContrastMemory, gather_rows
 from common.methods.crd_sampling import ClassIndex, build_class_index, sample_contrast_indices
-from common.methods.feature_base import FeatureDistiller
+from common.methods.feature_base import FeatureDistiller, FeaturePairs
 from common.methods.feature_shapes import feature_shapes
 from common.methods.registry import register_method
 from common.world import is_distributed
@@ -131,10 +131,21 @@ class CRD(FeatureDistiller):
         return rows[offset : offset + local]
 
     # ----------------------------------------------------------------- forward
+    def feature_pairs(self, features: dict, teacher_features: dict) -> FeaturePairs:
+        """Each network's last stage map, the one its embedding pools (the stage counts may
+        differ: resnet50 has four after the stem, MobileNetV1 three)."""
+        return FeaturePairs([features["feats"][-1]], [teacher_features["feats"][-1]], False)
+
     def losses(
-        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+        self,
+        batch: Batch,
+        logits: torch.Tensor,
+        features: dict,
+        teacher_features: dict,
+        pairs: FeaturePairs,
     ) -> dict[str, torch.Tensor]:
-        """{"ce", "crd"}: the weighted cross-entropy and the two NCE terms."""
+        """{"ce", "crd"}: the weighted cross-entropy and the two NCE terms (of the pooled
+        features; the pairs are for plug-ins)."""
         o = self.options
         v_s = self.embed_s(features["pooled_feat"])
         v_t = self.embed_t(teacher_features["pooled_feat"])

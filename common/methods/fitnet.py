@@ -26,7 +26,7 @@ from common.batch import Batch
 from common.config.validate import at_least
 from common.errors import ConfigError
 from common.methods.conv_reg import ConvReg
-from common.methods.feature_base import FeatureDistiller
+from common.methods.feature_base import FeatureDistiller, FeaturePairs
 from common.methods.feature_shapes import feature_shapes
 from common.methods.registry import register_method
 
@@ -72,23 +72,29 @@ class FitNet(FeatureDistiller):
         super().__init__(student, teacher, options)
         self.regressor = hint_regressor(student, teacher, image_size, self.options)
 
-    def hint_pair(
-        self, features: dict, teacher_features: dict
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(regressed student hint, teacher hint): the maps FitNet distils."""
+    replaceable_losses = ("feat",)  # SoKD's L_DA takes the hint MSE's place
+
+    def feature_pairs(self, features: dict, teacher_features: dict) -> FeaturePairs:
+        """The hint pair: (regressed student map, teacher map) at `hint_layer`."""
         h = self.options.hint_layer
-        return self.regressor(features["feats"][h]), teacher_features["feats"][h]
+        student = self.regressor(features["feats"][h])
+        return FeaturePairs([student], [teacher_features["feats"][h]], adapted=True)
 
     def compile_targets(self) -> list[nn.Module]:
         """The hint regressor is trained with the student: compiled with the networks."""
         return [*super().compile_targets(), self.regressor]
 
     def losses(
-        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+        self,
+        batch: Batch,
+        logits: torch.Tensor,
+        features: dict,
+        teacher_features: dict,
+        pairs: FeaturePairs,
     ) -> dict[str, torch.Tensor]:
         """{"ce", "feat"}: the weighted cross-entropy and hint MSE."""
         o = self.options
         return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
-            "feat": o.feat_weight * F.mse_loss(*self.hint_pair(features, teacher_features)),
+            "feat": o.feat_weight * F.mse_loss(pairs.student[0], pairs.teacher[0]),
         }

@@ -26,7 +26,7 @@ from torch import nn
 from common.batch import Batch
 from common.config.validate import at_least
 from common.methods.abf import ReviewFusion, student_levels, teacher_levels
-from common.methods.feature_base import FeatureDistiller
+from common.methods.feature_base import FeatureDistiller, FeaturePairs
 from common.methods.losses import hcl_loss
 from common.methods.registry import register_method
 
@@ -80,19 +80,22 @@ class ReviewKD(FeatureDistiller):
         resnet32x4 -> resnet8x4): `train.graph=compile` compiles them with the networks."""
         return [*super().compile_targets(), self.fusion]
 
-    def fused_levels(
-        self, features: dict, teacher_features: dict
-    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    def feature_pairs(self, features: dict, teacher_features: dict) -> FeaturePairs:
         """(ABF-fused student levels, teacher levels), shallowest first: what HCL compares."""
         levels = student_levels(features, len(self.fusion.abfs), self.options.student_preact)
-        return self.fusion(levels), teacher_levels(teacher_features)
+        return FeaturePairs(self.fusion(levels), teacher_levels(teacher_features), adapted=True)
 
     def losses(
-        self, batch: Batch, logits: torch.Tensor, features: dict, teacher_features: dict
+        self,
+        batch: Batch,
+        logits: torch.Tensor,
+        features: dict,
+        teacher_features: dict,
+        pairs: FeaturePairs,
     ) -> dict[str, torch.Tensor]:
         """{"ce", "feat"}: the weighted cross-entropy and ramped HCL."""
         o = self.options
-        hcl = hcl_loss(*self.fused_levels(features, teacher_features))
+        hcl = hcl_loss(pairs.student, pairs.teacher)
         return {
             "ce": o.ce_weight * F.cross_entropy(logits, batch.targets),
             "feat": o.reviewkd_weight * self.ramp * hcl,
