@@ -271,17 +271,18 @@ class StandIn:
 
 def install(monkeypatch: pytest.MonkeyPatch) -> StandIn:
     """The stand-in in place of torch.cuda in common.engine.graphs, and `train.graph=cudagraph`
-    accepted on the CPU (the trainer refuses it off CUDA otherwise)."""
-    from common.engine import graphs, trainer
+    accepted on the CPU (the run builder, which resolves a run's device policy, refuses it off
+    CUDA otherwise)."""
+    from common.engine import graphs, run_builder
 
     stand_in = StandIn()
     monkeypatch.setattr(graphs, "cuda", stand_in.namespace())
-    resolve = trainer.resolve_policy
+    resolve = run_builder.resolve_policy
 
     def resolve_on_the_cpu(train, device):  # noqa: ANN001, ANN202
         policy = resolve(dataclasses.replace(train, graph="none"), device)
         policy.graph = train.graph
         return policy
 
-    monkeypatch.setattr(trainer, "resolve_policy", resolve_on_the_cpu)
+    monkeypatch.setattr(run_builder, "resolve_policy", resolve_on_the_cpu)
     return stand_in
