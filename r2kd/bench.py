@@ -2,7 +2,8 @@
 
 * `r2kd_step_cost`: R2KD's whole training step against KD's on resnet32x4 -> resnet8x4
   (batch 64, 100 classes), plain or with the CutMix copy (both via
-  `common.bench.method_step_cost`); sections `r2kd_step` and `r2kd_step_cutmix`.
+  `common.bench.step_costs`: interleaved repeats, one thread and thread CPU time on the CPU);
+  sections `r2kd_step` and `r2kd_step_cutmix`.
 * `soft_rank_cost`: the rank term alone (soft: forward + backward; hard: forward) at
   (batch, classes) = (64, 100) and (256, 1000), with the peak extra memory the soft rank needs,
   measured on CUDA and computed from tensor sizes everywhere (the CPU has no allocator counter);
@@ -19,7 +20,7 @@ from typing import Any
 
 import torch
 
-from common.bench import method_step_cost, seconds_per_call
+from common.bench import StepSpec, seconds_per_call, step_costs
 from common.bench.sections import KD_RECIPE
 from r2kd.losses import probabilities, rank_distance
 from r2kd.soft_rank import CHUNK_ELEMENTS, _rows_per_chunk
@@ -29,23 +30,36 @@ SHAPES = ((64, 100), (256, 1000))
 
 
 def r2kd_step_cost(device: torch.device, steps: int, augment: str) -> dict[str, Any]:
-    """R2KD's step (with `augment`) beside KD's.
+    """R2KD's step (with `augment`) beside KD's, the two steps and R2KD's bare networks timed
+    in interleaved repeats (`common.bench.step_costs`); figures are medians, `*_spread` their
+    [min, max] over the repeats, `r2kd_step_vs_kd` the ratio taken within each repeat.
 
     `r2kd_outside_models_share` counts everything beyond the student's forward/backward and the
     teacher's forward: the pruned teacher's forward, the losses and, with an augmented copy,
     the second student pass and the two teachers' passes on it.
     """
-    kd = method_step_cost(KD_RECIPE, device, steps)
-    r2kd = method_step_cost(R2KD_RECIPE, device, steps, [f"method.augment={augment}"])
+    specs = {
+        "kd": StepSpec(KD_RECIPE, bare=False),
+        "r2kd": StepSpec(R2KD_RECIPE, [f"method.augment={augment}"]),
+    }
+    costs, timing = step_costs(specs, device, steps)
+    kd, r2kd = costs["kd"], costs["r2kd"]
+    ratio = timing.ratio("r2kd", "kd")
     return {
         "augment": augment,
         "kd_step_ms": kd["step_ms"],
+        "kd_step_ms_spread": kd["step_ms_spread"],
         "kd_peak_memory_mb": kd["peak_memory_mb"],
         "r2kd_step_ms": r2kd["step_ms"],
+        "r2kd_step_ms_spread": r2kd["step_ms_spread"],
         "r2kd_images_per_second": r2kd["images_per_second"],
+        "r2kd_networks": r2kd["networks"],
         "r2kd_outside_models_share": r2kd["outside_models_share"],
+        "r2kd_outside_models_share_spread": r2kd["outside_models_share_spread"],
         "r2kd_peak_memory_mb": r2kd["peak_memory_mb"],
-        "r2kd_step_vs_kd": r2kd["step_ms"] / kd["step_ms"],
+        "r2kd_step_vs_kd": ratio.median,
+        "r2kd_step_vs_kd_spread": ratio.bounds(),
+        "timing": r2kd["timing"],
     }
 
 

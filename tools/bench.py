@@ -4,6 +4,11 @@
     python tools/bench.py --sections kd_step --steps 20 --device cpu --json out.json
     python tools/bench.py --list                # the sections and what each measures
 
+Every share ("outside the networks") and ratio ("x its base") is measured fairly: the
+candidates in interleaved repeats (`--repeats`, blocks of `--steps` calls), on the CPU with one
+thread and timed by the thread's CPU time; each is printed as the median of the per-repeat
+values with its `*_spread` [min, max].
+
 The shared sections (`data`, `kd_step`, ...) live in `common/bench/`; each method package
 registers its own (`r2kd_step`, `slkd_step`, `cqkd_step`, ...) as `kdzoo.bench` entry points.
 """
@@ -17,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from common.bench import get_section, section_names
+from common.bench import get_section, section_names, timing
 from common.bench.sections import section_doc
 from common.cli import ArgumentParser, report
 from common.engine.distributed import check_device
@@ -29,13 +34,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = ArgumentParser(prog="tools/bench.py", description=__doc__.splitlines()[0])
     parser.add_argument("--sections", default="", help="comma-separated (default: all)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per measurement")
+    parser.add_argument(
+        "--repeats", type=int, default=timing.DEFAULT_REPEATS,
+        help="interleaved repeats of every compared measurement (median [min, max] shown)",
+    )  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--list", action="store_true", help="list the sections and exit")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error(f"--steps must be >= 1, got {args.steps}")
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     return args
+
+
+def shown(value: object) -> object:
+    """A figure as printed: floats to 4 significant digits, a spread as [lo, hi]."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, list) and all(isinstance(v, float) for v in value):
+        return "[" + ", ".join(f"{v:.4g}" for v in value) + "]"
+    return value
 
 
 def bench(args: argparse.Namespace) -> None:
@@ -50,13 +70,13 @@ def bench(args: argparse.Namespace) -> None:
         raise ConfigError(f"--json {args.json} is a folder: give a file name")
     device = check_device(args.device)
     torch.backends.cudnn.benchmark = True
+    timing.DEFAULT_REPEATS = args.repeats
     results = {}
     for name, section in sections.items():
         print(f"== {name} ==", flush=True)
         results[name] = section(device, args.steps)
         for key, value in results[name].items():
-            shown = f"{value:.4g}" if isinstance(value, float) else value
-            print(f"  {key}: {shown}")
+            print(f"  {key}: {shown(value)}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 

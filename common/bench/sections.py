@@ -51,18 +51,20 @@ CIFAR_TRAIN_SIZE = 50_000
 def bench_feature_step(device: torch.device, steps: int) -> dict[str, Any]:
     """FitNet, AT, CRD and ReviewKD, one engine step each resnet32x4 -> resnet8x4 (batch 64)
     beside the networks' bare forward/backward (goal: FitNet and AT at most 5% outside the
-    networks, CRD and ReviewKD 15%); CRD's memory banks sized for CIFAR's 50,000 images."""
+    networks, CRD and ReviewKD 15%); the networks include the trained adapters (FitNet's
+    regressor, ReviewKD's fusion); CRD's memory banks sized for CIFAR's 50,000 images."""
     out: dict[str, Any] = {}
     for name in FEATURE_METHODS:
         cost = method_step_cost(bench_recipe(name), device, steps, train_size=CIFAR_TRAIN_SIZE)
-        out[f"{name}_step_ms"] = cost["step_ms"]
-        out[f"{name}_models_fwd_bwd_ms"] = cost["models_fwd_bwd_ms"]
-        out[f"{name}_outside_models_share"] = cost["outside_models_share"]
-        out[f"{name}_outside_models_flop_share"] = cost["outside_models_flop_share"]
+        for key in ("networks", "step_ms", "step_ms_spread", "models_fwd_bwd_ms",
+                    "models_fwd_bwd_ms_spread", "outside_models_share",
+                    "outside_models_share_spread", "outside_models_flop_share"):  # fmt: skip
+            out[f"{name}_{key}"] = cost[key]
         out[f"{name}_peak_memory_mb"] = cost["peak_memory_mb"]
         if name == "crd":
             out["crd_memory_banks_mb"] = cost["method_buffers_mb"]
     out["device"] = str(device)
+    out["timing"] = cost["timing"]
     return out
 
 
