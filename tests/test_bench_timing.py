@@ -86,6 +86,19 @@ def test_the_cpu_measurement_runs_on_one_thread_and_restores_the_count() -> None
         torch.set_num_threads(before)
 
 
+def test_a_loop_with_worker_processes_is_timed_by_the_wall_clock_on_its_own_threads() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen: list[int] = []
+    try:
+        timing = interleaved_seconds(
+            {"A": lambda: seen.append(torch.get_num_threads())}, 1, 2, thread_time=False
+        )
+        assert set(seen) == {2} and timing.clock == "wall (2 threads)"
+    finally:
+        torch.set_num_threads(before)
+
+
 def check_spread(cost: dict, key: str) -> None:
     lo, hi = cost[f"{key}_spread"]
     assert lo <= cost[key] <= hi, key

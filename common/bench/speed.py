@@ -12,9 +12,12 @@ device, our loop against an mdistiller-style loop written here (not imported):
 - `ours_cudagraph`: `train.graph=cudagraph` (CUDA only).
 
 Step milliseconds are timed over blocks of steps (the data loading included), never single
-steps. On CUDA an epoch (781 steps), an evaluation (10,000 images) and a checkpoint are timed
-whole; on the CPU (`--steps` small) they are projected from the step and from a 1,000-image
-evaluation, and say so (`*_projected`). The 240-epoch figure is 240 x (epoch + evaluation +
+steps, the loops interleaved over repeats (`interleaved_seconds`, wall clock: the
+mdistiller-style loop's DataLoader workers run in other processes); each figure is the median
+over the repeats, `*_spread` its [min, max], `*_step_speedup` the per-repeat step ratio. On
+CUDA an epoch (781 steps), an evaluation (10,000 images) and a checkpoint are timed whole; on
+the CPU (`--steps` small) they are projected from the step and from a 1,000-image evaluation,
+and say so (`*_projected`). The 240-epoch figure is 240 x (epoch + evaluation +
 checkpoint); the speed-up is the mdistiller-style projection over ours.
 """
 
@@ -24,6 +27,7 @@ import itertools
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from common.bench.steps import SYNTHETIC_CIFAR100, build_untrained
-from common.bench.timing import seconds_per_call
+from common.bench.timing import interleaved_seconds
 from common.config import load_recipe
 from common.data import build_data
 from common.engine.build import seed_everything
@@ -70,9 +74,18 @@ def _endless(loader: Any, set_epoch: bool) -> Any:
         yield from loader
 
 
-def our_loop(device: torch.device, steps: int, overrides: list[str]) -> dict[str, float]:
-    """The engine on the KD recipe: step ms (over a block), compile/capture seconds (the first
-    steps), evaluation and checkpoint seconds."""
+@dataclass
+class Loop:
+    """A loop ready to time: `step` runs one training step (its data loading included);
+    `rest(step_seconds)` measures or projects the rest (epoch, evaluation, checkpoint)."""
+
+    step: Callable[[], object]
+    rest: Callable[[float], dict[str, float]]
+
+
+def our_loop(device: torch.device, overrides: list[str]) -> Loop:
+    """The engine on the KD recipe, its first five steps taken (compile/capture seconds); the
+    rest: epoch (CUDA: one whole; CPU: projected), evaluation and checkpoint seconds."""
     cuda = device.type == "cuda"
     per_class = 500 if cuda else 16
     cfg = load_recipe(
@@ -89,22 +102,26 @@ def our_loop(device: torch.device, steps: int, overrides: list[str]) -> dict[str
     batches = _endless(data.train, set_epoch=True)
     run = trainer.captured if trainer.captured is not None else trainer.train_step
     first = _clock(lambda: [run(next(batches), k) for k in range(5)], device)
-    step = seconds_per_call(lambda: run(next(batches), 10), steps, warmup=2)
-    result = {"step_ms": step * 1e3, "first_5_steps_s": first}
-    if cuda:
-        data.train.set_epoch(1)
-        result["epoch_s"] = _clock(lambda: [run(b, k) for k, b in enumerate(data.train)], device)
-        result["steps_per_epoch_measured"] = len(data.train)
-    else:
-        result["epoch_s_projected"] = step * STEPS_PER_EPOCH
-    evaluation = _clock(trainer.evaluate_all, device)
-    scale = VAL_IMAGES / data.spec.val_size
-    result["eval_s" if scale == 1 else "eval_s_projected"] = evaluation * scale
-    result["checkpoint_s"] = _clock(lambda: trainer.save_last(wait=True), device)
-    return result
+
+    def rest(step: float) -> dict[str, float]:
+        result = {"step_ms": step * 1e3, "first_5_steps_s": first}
+        if cuda:
+            data.train.set_epoch(1)
+            epoch = _clock(lambda: [run(b, k) for k, b in enumerate(data.train)], device)
+            result["epoch_s"] = epoch
+            result["steps_per_epoch_measured"] = len(data.train)
+        else:
+            result["epoch_s_projected"] = step * STEPS_PER_EPOCH
+        evaluation = _clock(trainer.evaluate_all, device)
+        scale = VAL_IMAGES / data.spec.val_size
+        result["eval_s" if scale == 1 else "eval_s_projected"] = evaluation * scale
+        result["checkpoint_s"] = _clock(lambda: trainer.save_last(wait=True), device)
+        return result
+
+    return Loop(lambda: run(next(batches), 10), rest)
 
 
-def mdistiller_style_loop(device: torch.device, steps: int) -> dict[str, float]:
+def mdistiller_style_loop(device: torch.device) -> Loop:
     """The loop most KD code runs: PIL DataLoader, eager fp32, `.item()` every step."""
     from common.bench.data_pipeline import InMemoryPIL
 
@@ -132,8 +149,10 @@ def mdistiller_style_loop(device: torch.device, steps: int) -> dict[str, float]:
         opt.step()
         logged.append(loss.item())  # the per-step host read such loops log with
 
-    seconds = seconds_per_call(step, steps, warmup=3)
-    return {"step_ms": seconds * 1e3, "epoch_s_projected": seconds * STEPS_PER_EPOCH}
+    def rest(seconds: float) -> dict[str, float]:
+        return {"step_ms": seconds * 1e3, "epoch_s_projected": seconds * STEPS_PER_EPOCH}
+
+    return Loop(step, rest)
 
 
 def _projection_minutes(result: dict[str, float], eval_s: float, ckpt_s: float) -> float:
@@ -144,23 +163,37 @@ def _projection_minutes(result: dict[str, float], eval_s: float, ckpt_s: float) 
 def bench_kd_speed(device: torch.device, steps: int) -> dict[str, Any]:
     """The standard KD run's speed: mdistiller-style loop vs ours (shipped, fast eager,
     compile, cudagraph), step ms, epoch, evaluation, checkpoint and compile seconds, the
-    240-epoch projection and the speed-up."""
+    240-epoch projection and the speed-up. The loops' steps are timed together in interleaved
+    repeats (`interleaved_seconds`, by the wall clock with the process's threads: the
+    mdistiller-style loop's DataLoader workers are part of its cost); `*_step_speedup` is the
+    mdistiller-style step over ours within each repeat, median with its [min, max]."""
     out: dict[str, Any] = {"device": str(device), "pair": "resnet32x4 -> resnet8x4, batch 64"}
-    base = mdistiller_style_loop(device, steps)
-    ours = {}
+    loops = {"mdistiller_style": mdistiller_style_loop(device)}
     for mode, overrides in MODES.items():
         if mode == "ours_cudagraph" and device.type != "cuda":
             out[f"{mode}_skipped"] = "needs CUDA"
             continue
-        ours[mode] = our_loop(device, steps, overrides)
-    reference = ours["ours_shipped"]
+        loops[mode] = our_loop(device, overrides)
+    timing = interleaved_seconds(
+        {name: loop.step for name, loop in loops.items()}, steps, warmup=2, device=device,
+        thread_time=False,
+    )  # fmt: skip
+    out["timing"] = (
+        f"{timing.clock}, median [min, max] of {timing.repeats} interleaved repeats of "
+        f"{timing.calls} steps"
+    )
+    results = {name: loop.rest(timing.seconds(name).median) for name, loop in loops.items()}
+    base = results.pop("mdistiller_style")
+    reference = results["ours_shipped"]
     eval_s = reference.get("eval_s", reference.get("eval_s_projected", 0.0))
     # the mdistiller-style loop evaluates and saves as our eager loop does (same networks)
     base_minutes = _projection_minutes(base, eval_s, reference["checkpoint_s"])
     out.update({f"mdistiller_style_{k}": v for k, v in base.items()})
+    out["mdistiller_style_step_ms_spread"] = timing.seconds("mdistiller_style").scaled(1e3).bounds()
     out["mdistiller_style_240_epochs_min"] = base_minutes
-    for mode, result in ours.items():
+    for mode, result in results.items():
         out.update({f"{mode}_{k}": v for k, v in result.items()})
+        out[f"{mode}_step_ms_spread"] = timing.seconds(mode).scaled(1e3).bounds()
         minutes = _projection_minutes(
             result,
             result.get("eval_s", result.get("eval_s_projected", 0.0)),
@@ -168,4 +201,7 @@ def bench_kd_speed(device: torch.device, steps: int) -> dict[str, Any]:
         )
         out[f"{mode}_240_epochs_min"] = minutes
         out[f"{mode}_speedup"] = base_minutes / minutes
+        step_speedup = timing.ratio("mdistiller_style", mode)
+        out[f"{mode}_step_speedup"] = step_speedup.median
+        out[f"{mode}_step_speedup_spread"] = step_speedup.bounds()
     return out

@@ -87,6 +87,7 @@ def interleaved_seconds(
     warmup: int = 2,
     device: torch.device | str = "cpu",
     clock: Callable[[], float] | None = None,
+    thread_time: bool = True,
 ) -> Interleaved:
     """Time several candidates fairly against each other: `warmup` calls of each, then
     `repeats` rounds, each timing one block of `calls` calls of every candidate, the order
@@ -99,15 +100,18 @@ def interleaved_seconds(
     calling thread, which other processes on a loaded machine do not inflate (work done in
     other threads or processes, e.g. DataLoader workers, is not counted). On CUDA they are
     timed by the wall clock between two synchronisations of the device, with the process's
-    thread count. `clock` replaces the clock (tests).
+    thread count. `thread_time=False` times the CPU as CUDA is timed (wall clock, the process's
+    threads): for a loop whose work runs partly in other processes (DataLoader workers), whose
+    cost the calling thread's CPU time would not see. `clock` replaces the clock (tests).
     """
     if not candidates:
         raise ValueError("interleaved_seconds needs at least one candidate")
     device = torch.device(device)
     cuda = device.type == "cuda"
+    one_thread = thread_time and not cuda
     repeats = DEFAULT_REPEATS if repeats is None else repeats
     calls, repeats = max(calls, 1), max(repeats, 1)
-    tick = clock or (time.perf_counter if cuda else time.thread_time)
+    tick = clock or (time.thread_time if one_thread else time.perf_counter)
     names = list(candidates)
     samples: dict[str, list[float]] = {name: [] for name in names}
     threads = torch.get_num_threads()
@@ -117,7 +121,7 @@ def interleaved_seconds(
             torch.cuda.synchronize(device)
 
     try:
-        if not cuda:
+        if one_thread:
             torch.set_num_threads(1)
         for _ in range(warmup):
             for name in names:
@@ -134,7 +138,10 @@ def interleaved_seconds(
                 samples[name].append((tick() - start) / calls)
     finally:
         torch.set_num_threads(threads)
-    what = "wall (synchronised)" if cuda else "thread_time (1 thread)"
+    if one_thread:
+        what = "thread_time (1 thread)"
+    else:
+        what = "wall (synchronised)" if cuda else f"wall ({threads} threads)"
     return Interleaved(samples, what, calls, repeats)
 
 
