@@ -181,3 +181,11 @@ def test_every_methods_share_and_ratio_comes_with_its_spread(monkeypatch, target
     for key in SECTIONS[target]:
         check_spread(out, key)
     assert out["timing"] == "fake"
+
+
+def test_the_command_line_refuses_no_repeats_and_prints_a_spread(capsys) -> None:
+    from tools.bench import main, shown
+
+    assert main(["--repeats", "0", "--sections", "kd_step"]) == 2
+    assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
+    assert shown([0.0123456, 1.5]) == "[0.01235, 1.5]"
