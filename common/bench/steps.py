@@ -219,7 +219,9 @@ def step_costs(
     `interleaved_seconds`: blocks of `steps` calls, the candidates interleaved over `repeats`
     rounds (one thread and thread CPU time on the CPU). Returns each spec's figures (median
     and [min, max] over the repeats; the share outside the networks taken within each repeat)
-    and the timing itself, for ratios between specs (`Interleaved.ratio(name, base)`)."""
+    and the timing itself, for ratios between specs (`Interleaved.ratio(name, base)`).
+    `peak_memory_mb` is each spec's own on CUDA (reset before one step and bare pass of it); on
+    the CPU it is the process's RSS peak so far (every trainer built before it included)."""
     prepared = {name: prepare_step(spec, device) for name, spec in specs.items()}
     peaks = {}
     for name, p in prepared.items():
