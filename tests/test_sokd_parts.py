@@ -163,8 +163,14 @@ def test_dam_losses_are_the_mses_of_eqs_12_and_13() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"policy_objective": "train"}, {"policy_order": "second"}, {"relaxation": "sampled"}],
-    ids=["first-order-aug", "first-order-train", "second-order", "sampled"],
+    [
+        {},
+        {"policy_objective": "train"},
+        {"policy_order": "second"},
+        {"relaxation": "sampled"},
+        {"shared_search_forward": True},
+    ],
+    ids=["first-order-aug", "first-order-train", "second-order", "sampled", "shared-forward"],
 )
 def test_every_policy_estimate_moves_the_policy_and_only_the_policy(options: dict) -> None:
     """One search step: the policy's Adam step happens inside the student's forward, and the
