@@ -12,8 +12,12 @@ shared DAM head's outputs on Phi_s(F_s) and on s(F_t) (Eq. 12) and L_DA the MSE 
 inside the boxes decoded from the student's heatmap (Eq. 13, `sokd.dam`). The bi-level problem
 (Eq. 15) is solved by the first-order alternation (one policy step, then one student step, on
 the same batch and the same random draws); `policy_order: second` uses DARTS' unrolled
-estimate with a virtual student SGD step of `unroll_lr`. After `search_epochs` the policy is
-fixed to its most likely sub-policy. L_DA replaces FitNet's unmasked loss and sits beside
+estimate with a virtual student SGD step of `unroll_lr`. The student's step sees the policy
+after its step (the public code's order), which applies the 36 sub-policies twice a step;
+`shared_search_forward` applies them once and gives the student the policy before its step
+(simultaneous first-order updates: the policy's step is unchanged, the student's target lags
+it by one Adam step; README "Deviations"). After `search_epochs` the policy is fixed to its
+most likely sub-policy. L_DA replaces FitNet's unmasked loss and sits beside
 AT's, CRD's and ReviewKD's own losses (`replace_base_loss`).
 
 The method is the base method's class extended (`SoKD` + `FitNet`, ...): the student,
@@ -88,6 +92,12 @@ class SoKDPlugin:
                 betas=tuple(options.policy_betas),
                 weight_decay=options.policy_weight_decay,
                 fused=True,  # its step counter stays in the kernel: no host read a step
+            )
+        if options.shared_search_forward and options.policy_order == "second":
+            raise ConfigError(
+                "method.shared_search_forward: the unrolled estimate (policy_order: second) "
+                "applies the policy in its own virtual steps, so there is no forward to share; "
+                "use policy_order: first or leave shared_search_forward false"
             )
         replace = options.replace_base_loss
         self.replaced = set(self.maps.replaces) if replace is None or replace else set()
@@ -185,26 +195,37 @@ class SoKDPlugin:
 
     # ----------------------------------------------------------- policy step
     def policy_grads(
-        self, batch: Batch, pairs: list[MapPair], draw: PolicyDraw, rows: tuple[int, int] | None
+        self,
+        batch: Batch,
+        pairs: list[MapPair],
+        draw: PolicyDraw,
+        rows: tuple[int, int] | None,
+        augmented: list[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
         """This process's gradient of the policy's objective, one tensor per policy parameter:
-        first order, or the unrolled estimate (`policy_order`)."""
+        first order, or the unrolled estimate (`policy_order`); `augmented`: s_bar(F_t) (Eq. 8)
+        already applied with its graph to the policy (first order), else applied here."""
         assert self.policy is not None
         params = list(self.policy.parameters())
         if self.sokd.policy_order == "second":
             grads = self.unrolled_policy_grads(batch, draw, rows)
         else:
-            loss = self.policy_objective(pairs, draw, rows)
+            loss = self.policy_objective(pairs, draw, rows, augmented)
             grads = list(torch.autograd.grad(loss, params, allow_unused=True))
         return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
 
     def policy_step(
-        self, batch: Batch, pairs: list[MapPair], draw: PolicyDraw, rows: tuple[int, int] | None
+        self,
+        batch: Batch,
+        pairs: list[MapPair],
+        draw: PolicyDraw,
+        rows: tuple[int, int] | None,
+        augmented: list[torch.Tensor] | None = None,
     ) -> None:
         """One Adam step of the policy on `policy_grads`, averaged over the processes."""
         assert self.policy is not None
         params = list(self.policy.parameters())
-        grads = self.policy_grads(batch, pairs, draw, rows)
+        grads = self.policy_grads(batch, pairs, draw, rows, augmented)
         weight = 1.0
         if is_distributed():  # equal policies everywhere: average, by each process's share
             weight = batch.size * dist.get_world_size() / (rows[1] if rows else batch.size)
@@ -219,13 +240,19 @@ class SoKDPlugin:
         self.policy.clamp_()
 
     def policy_objective(
-        self, pairs: list[MapPair], draw: PolicyDraw, rows: tuple[int, int] | None
+        self,
+        pairs: list[MapPair],
+        draw: PolicyDraw,
+        rows: tuple[int, int] | None,
+        augmented: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """The first-order outer loss, with the student side detached: L_aug (Eq. 14), or the
         student's DAM losses on the augmented maps (`train`; with `dam: false` that is
         beta MSE = 2 beta L_aug, the same direction as `aug`: Table 5's "w/o L_con" row
-        therefore takes `policy_order: second`, the public code's estimator)."""
-        augmented = self.augment([p.teacher for p in pairs], draw, rows)
+        therefore takes `policy_order: second`, the public code's estimator). `augmented`:
+        s_bar(F_t) of Eq. 8 with its graph, when already applied (`shared_search_forward`)."""
+        if augmented is None:
+            augmented = self.augment([p.teacher for p in pairs], draw, rows)
         if self.sokd.policy_objective == "aug":
             return self.aug_loss([p.student for p in pairs], augmented)
         detached = [MapPair(p.student.detach(), p.teacher, p.head) for p in pairs]
@@ -330,13 +357,19 @@ class SoKDPlugin:
             logits, features, teacher_features = self.student_and_teacher(images)
         feature_pairs = self.feature_pairs(features, teacher_features)  # type: ignore[attr-defined]
         pairs = self.maps.pairs(feature_pairs)
-        draw = None
+        teachers = [p.teacher for p in pairs]
+        draw, augmented = None, None
         if self.policy is not None:
             draw = self.policy.draw(*self.generators(images.device))
-            if self.searching:
+            if self.searching and o.shared_search_forward:  # one s_bar(F_t) for both steps
+                shared = self.augment(teachers, draw, rows)  # Eq. 8 with its graph to gamma
+                self.policy_step(batch, pairs, draw, rows, shared)
+                augmented = [a.detach() for a in shared]  # gamma before the step: the lag
+            elif self.searching:
                 self.policy_step(batch, pairs, draw, rows)
-        with torch.no_grad():  # the student step sees the updated policy, same draws
-            augmented = self.augment([p.teacher for p in pairs], draw, rows)
+        if augmented is None:
+            with torch.no_grad():  # the student step sees the updated policy, same draws
+                augmented = self.augment(teachers, draw, rows)
         base = super().losses(batch, logits, features, teacher_features, feature_pairs)  # type: ignore[misc]
         losses = {k: v for k, v in base.items() if k not in self.replaced}
         losses.update(self.dam_losses(pairs, augmented, record=True))

@@ -160,6 +160,28 @@ _IMPLEMENTATIONS = {
 }
 
 
+def _magnitude(magnitude: Tensor | float, features: Tensor) -> Tensor:
+    if torch.is_tensor(magnitude):
+        return magnitude.to(device=features.device, dtype=torch.float32)
+    # a fixed magnitude: filled on the device, not copied to it each step
+    return torch.full((), float(magnitude), dtype=torch.float32, device=features.device)
+
+
+def op_output(
+    name: str,
+    features: Tensor,
+    magnitude: Tensor | float,
+    generator: torch.Generator | None = None,
+    rows: tuple[int, int] | None = None,
+) -> Tensor:
+    """O(F; sg(m)): `apply_op` without the magnitude's straight-through term (no gradient to
+    `magnitude`), for a caller that adds that gradient itself (`sokd.policy.blend`)."""
+    if name not in _IMPLEMENTATIONS:
+        raise ValueError(f"unknown feature operation {name!r}; choose one of {', '.join(OPS)}")
+    m = _magnitude(magnitude, features).detach()
+    return _IMPLEMENTATIONS[name](features, op_value(name, m), generator, rows)
+
+
 def apply_op(
     name: str,
     features: Tensor,
@@ -171,11 +193,6 @@ def apply_op(
     the straight-through magnitude gradient of Eq. 10. `rows` = (first row, global batch)
     places this process's rows in the global batch (per-element noise is drawn for it all).
     An unknown name raises ValueError naming the nine."""
-    if name not in _IMPLEMENTATIONS:
-        raise ValueError(f"unknown feature operation {name!r}; choose one of {', '.join(OPS)}")
-    if torch.is_tensor(magnitude):
-        m = magnitude.to(device=features.device, dtype=torch.float32)
-    else:  # a fixed magnitude: filled on the device, not copied to it each step
-        m = torch.full((), float(magnitude), dtype=torch.float32, device=features.device)
-    out = _IMPLEMENTATIONS[name](features, op_value(name, m.detach()), generator, rows)
+    m = _magnitude(magnitude, features)
+    out = op_output(name, features, m, generator, rows)
     return out + (m - m.detach()).to(out.dtype)

@@ -47,6 +47,7 @@ class SoKDOptions:
     unroll_weight_decay: float = at_least(0, 1e-4)  # its weight decay (the public code's)
     relaxation: Literal["weighted", "sampled"] = "weighted"  # Eq. 8 | one sub-policy a batch
     after_search: Literal["argmax", "keep"] = "argmax"  # fix the best | keep the relaxed policy
+    shared_search_forward: bool = False  # one s_bar(F_t) a search step, student's pre-update
     temperature: float = positive(0.5)  # Gumbel-softmax temperature tau (Eq. 8)
     bernoulli_temperature: float = positive(0.5)  # relaxed Bernoulli lambda (Eq. 9)
     policy_lr: float = positive(3e-4)  # Adam learning rate of the policy

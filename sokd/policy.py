@@ -31,10 +31,44 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sokd.ops import OPS, apply_op
+from sokd.ops import OPS, op_output
 
 SUB_POLICIES: tuple[tuple[str, str], ...] = tuple(itertools.combinations(OPS, 2))
 EPS = 1e-6
+
+
+class _Blend(torch.autograd.Function):
+    """out = b O + (1 - b) F (Eqs. 3, 6) as one `torch.lerp`, F + b (O - F), with Eq. 10's
+    straight-through magnitude gradient d out / d m = b at every element folded into the
+    backward: the same values (to rounding; exactly F or O at b = 0 or 1) and gradients as
+    `b (O + m - sg(m)) + (1 - b) F`, in one pass over the map instead of four."""
+
+    @staticmethod
+    def forward(ctx, features: Tensor, op_out: Tensor, b: Tensor, m: Tensor) -> Tensor:
+        weight = b.to(features.dtype)
+        ctx.save_for_backward(features, op_out, weight)
+        ctx.dtypes = (b.dtype, m.dtype)
+        return torch.lerp(features, op_out, weight)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        features, op_out, weight = ctx.saved_tensors
+        need_f, need_o, need_b, need_m = ctx.needs_input_grad
+        g_f = grad * (1 - weight) if need_f else None
+        g_o = grad * weight if need_o else None
+        g_b = g_m = None
+        if need_b:
+            diff = (op_out - features).reshape(-1)
+            g_b = torch.dot(grad.reshape(-1), diff).to(ctx.dtypes[0])
+        if need_m:
+            g_m = (grad.sum() * weight).to(ctx.dtypes[1])
+        return g_f, g_o, g_b, g_m
+
+
+def blend(features: Tensor, op_out: Tensor, b: Tensor, m: Tensor) -> Tensor:
+    """b O(F; m) + (1 - b) F with O's straight-through magnitude gradient (Eqs. 6, 10);
+    `op_out` is O(F; sg(m)) (`sokd.ops.op_output`), b and m 0-d."""
+    return _Blend.apply(features, op_out, b, m)
 
 
 @dataclass
@@ -130,7 +164,7 @@ class DAFAPolicy(nn.Module):
             p, m = self.probability[index, slot], self.magnitude[index, slot]
             u = draw.uniforms[index, slot]
             b = (u > 1 - p).to(out.dtype) if hard else self.fire(p, u)  # the limit of Eq. 9
-            out = b * apply_op(name, out, m, generator, rows) + (1 - b) * out
+            out = blend(out, op_output(name, out, m, generator, rows), b, m)
         return out
 
     def forward(
@@ -146,11 +180,12 @@ class DAFAPolicy(nn.Module):
         generator.set_state(draw.op_state)
         if self._fixed is not None:
             return self.sub_policy(self._fixed, features, draw, generator, True, rows)
-        weights = self.mixing_weights(draw)
-        return sum(
-            weights[i] * self.sub_policy(i, features, draw, generator, False, rows)
-            for i in range(len(SUB_POLICIES))
-        )
+        weights = self.mixing_weights(draw).to(features.dtype)
+        mixed = None
+        for i in range(len(SUB_POLICIES)):  # sum_s w_s s(F), one fused multiply-add each
+            out = self.sub_policy(i, features, draw, generator, False, rows)
+            mixed = weights[i] * out if mixed is None else torch.addcmul(mixed, weights[i], out)
+        return mixed
 
     @torch.no_grad()
     def summary(self) -> dict[str, object]:

@@ -163,8 +163,14 @@ def test_dam_losses_are_the_mses_of_eqs_12_and_13() -> None:
 
 @pytest.mark.parametrize(
     "options",
-    [{}, {"policy_objective": "train"}, {"policy_order": "second"}, {"relaxation": "sampled"}],
-    ids=["first-order-aug", "first-order-train", "second-order", "sampled"],
+    [
+        {},
+        {"policy_objective": "train"},
+        {"policy_order": "second"},
+        {"relaxation": "sampled"},
+        {"shared_search_forward": True},
+    ],
+    ids=["first-order-aug", "first-order-train", "second-order", "sampled", "shared-forward"],
 )
 def test_every_policy_estimate_moves_the_policy_and_only_the_policy(options: dict) -> None:
     """One search step: the policy's Adam step happens inside the student's forward, and the
@@ -384,3 +390,42 @@ def test_the_epoch_records_the_mask_coverage() -> None:
         coverage[min_box] = method.epoch_metrics()["sokd_mask_coverage"]
         assert "sokd_mask_coverage" not in method.epoch_metrics()  # restarted
     assert 0 < coverage[0.0] < 0.1 and coverage[1.0] == 1.0
+
+
+def _old_policy(policy: DAFAPolicy, x: torch.Tensor, draw, ops: torch.Generator) -> torch.Tensor:
+    """Eqs. 6 and 8 as first written: b (O + m - sg(m)) + (1 - b) F for each operation, then
+    the weighted sum of the 36 sub-policies."""
+    ops.set_state(draw.op_state)
+    weights = policy.mixing_weights(draw)
+    total = 0
+    for index, names in enumerate(SUB_POLICIES):
+        out = x
+        for slot, name in enumerate(names):
+            p, m = policy.probability[index, slot], policy.magnitude[index, slot]
+            b = policy.fire(p, draw.uniforms[index, slot])
+            out = b * apply_op(name, out, m, ops) + (1 - b) * out
+        total = total + weights[index] * out
+    return total
+
+
+def test_the_fused_blend_is_the_papers_formula_in_values_and_gradients() -> None:
+    """`blend` (one lerp, the straight-through magnitude gradient in its backward) and the
+    fused weighted sum give Eq. 8 as first written, to 1e-6, and the same gradients to alpha,
+    beta, m and the features."""
+    gen = torch.Generator().manual_seed(4)
+    results = []
+    for fused in (True, False):
+        policy = DAFAPolicy()
+        with torch.no_grad():
+            policy.logits.normal_(generator=gen.manual_seed(5))
+            policy.probability.uniform_(0.05, 0.95, generator=gen)
+            policy.magnitude.uniform_(0.0, 1.0, generator=gen)
+        ops = torch.Generator().manual_seed(1)
+        draw = policy.draw(torch.Generator().manual_seed(0), ops)
+        x = features().requires_grad_(True)
+        out = policy(x, draw, ops) if fused else _old_policy(policy, x, draw, ops)
+        (out * features(9)).sum().backward()
+        grads = [p.grad for p in policy.parameters()]
+        results.append((out.detach(), x.grad, *grads))
+    for new, old in zip(*results):
+        torch.testing.assert_close(new, old, rtol=1e-6, atol=1e-6)
